@@ -1,0 +1,247 @@
+# Configuration checks and every input function of the workflow. Rules hold wiring only.
+
+import json
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from kdseg import config as kdseg_config
+from kdseg.utils.errors import ConfigError
+
+try:
+    _resolved = kdseg_config.resolve_config(
+        config,
+        dict(workflow.config_settings.config),
+        origin="workflow_config.yaml",
+        schema_path=workflow.source_path("../schemas/config.schema.yaml"),
+    )
+except ConfigError as err:
+    raise WorkflowError(f"Configuration error: {err}") from None
+config.clear()
+config.update(_resolved)
+
+PRESET = config["preset"]
+DATA = "results/data"
+RESULTS = f"results/{PRESET}"
+EXPERIMENTS = kdseg_config.active_experiments(config)
+ALL_MODELS = sorted({m for exp in config["experiments"].values() for m in exp["models"]})
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    split="|".join(config["splits"]),
+    exp="|".join(config["experiments"]),
+    model="|".join(ALL_MODELS),
+    subset="train|val|test|unlabelled",
+    precision="fp32|fp16",
+
+
+def as_json(obj):
+    """Compact, key-sorted JSON for a command-line flag (stable, so params only change with the config)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------------------- data sets
+def get_dataset(name):
+    return config["datasets"][name]
+
+
+def get_source_kind(dataset):
+    return kdseg_config.source_kind(get_dataset(dataset)["source"])
+
+
+def get_download_path(dataset):
+    url = get_dataset(dataset)["source"]
+    return f"resources/archives/{dataset}/{Path(url.split('?')[0]).name}"
+
+
+def get_archive(wildcards):
+    """The archive the extract rule reads: a download, a generated demo archive, or a local file."""
+    kind = get_source_kind(wildcards.dataset)
+    if kind == "url":
+        return get_download_path(wildcards.dataset)
+    if kind == "archive":
+        return get_dataset(wildcards.dataset)["source"]
+    raise WorkflowError(f"data set {wildcards.dataset!r} is a folder source; it is read in place, not extracted.")
+
+
+def get_dataset_root(wildcards):
+    """Where ingest reads a data set: the extracted archive, or the user's folder (checked here, early)."""
+    dataset = get_dataset(wildcards.dataset)
+    if get_source_kind(wildcards.dataset) != "folder":
+        return f"resources/datasets/{wildcards.dataset}"
+    folder = Path(dataset["source"])
+    if not folder.is_dir():
+        where = f" It needs registration: get it from {dataset['registration']}," if dataset.get("registration") else " Get it"
+        raise WorkflowError(
+            f"Data set {wildcards.dataset!r} ({dataset['layout']} layout) was expected in the folder {folder}, which does not exist."
+            f"{where} unpack it, then put it at {folder} or point the workflow at it with"
+            f" --config 'datasets={{{wildcards.dataset}: {{source: /path/to/it}}}}'."
+        )
+    return str(folder)
+
+
+def get_demo_options(wildcards):
+    return get_dataset(wildcards.dataset)["demo"]
+
+
+def get_split_spec(wildcards):
+    return config["splits"][wildcards.split]
+
+
+def get_split_lists(wildcards):
+    """Official id lists of a split: a local path as given, or the file its URL is downloaded to."""
+    lists = get_split_spec(wildcards).get("lists", {})
+    return {
+        subset: (f"resources/splits/{wildcards.split}/{subset}.txt" if kdseg_config.source_kind(src) == "url" else src)
+        for subset, src in lists.items()
+    }
+
+
+def get_split_list_url(wildcards):
+    return get_split_spec(wildcards)["lists"][wildcards.subset]
+
+
+def get_split_list_checksum(wildcards):
+    return get_split_spec(wildcards).get("checksums", {}).get(wildcards.subset) or ""
+
+
+def list_flags(lists):
+    return " ".join(f"--list {subset}={path}" for subset, path in lists.items())
+
+
+def manifest_path(dataset):
+    return f"{DATA}/{dataset}/manifest.csv"
+
+
+def split_path(dataset, split):
+    return f"{DATA}/{dataset}/splits/{split}.csv"
+
+
+# ----------------------------------------------------------------------------------------- experiments
+def get_experiment(exp):
+    return config["experiments"][exp]
+
+
+def get_model_settings(exp, model):
+    return kdseg_config.model_settings(config, exp, model)
+
+
+def model_dir(exp, model):
+    return f"{RESULTS}/{exp}/{get_experiment(exp)['models'][model]['stage']}/{model}"
+
+
+def model_checkpoint(exp, model):
+    return f"{model_dir(exp, model)}/model.pt"
+
+
+def require_stage(wildcards, stage):
+    models = get_experiment(wildcards.exp)["models"]
+    if wildcards.model not in models or models[wildcards.model]["stage"] != stage:
+        raise WorkflowError(f"{wildcards.exp}/{stage}/{wildcards.model}: experiment {wildcards.exp!r} has no {stage} model named {wildcards.model!r}.")
+
+
+def experiment_data(exp):
+    spec = get_experiment(exp)
+    return {"manifest": manifest_path(spec["dataset"]), "split": split_path(spec["dataset"], spec["split"])}
+
+
+def get_experiment_data(wildcards):
+    return experiment_data(wildcards.exp)
+
+
+def get_pretrain_inputs(wildcards):
+    require_stage(wildcards, "pretrain")
+    settings = get_model_settings(wildcards.exp, wildcards.model)
+    return {"manifest": manifest_path(settings["dataset"]), "split": split_path(settings["dataset"], settings["split"])}
+
+
+def get_train_inputs(wildcards):
+    """Data of the experiment, its augmented set and, for fine-tuning, the initial weights."""
+    require_stage(wildcards, "train")
+    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    settings = get_model_settings(wildcards.exp, wildcards.model)
+    if settings["init_from"]:
+        inputs["init"] = model_checkpoint(wildcards.exp, settings["init_from"])
+    elif settings["init_checkpoint"]:
+        inputs["init"] = settings["init_checkpoint"]
+    return inputs
+
+
+def get_distill_inputs(wildcards):
+    """Data, augmented set, the teachers' weights and validation metrics, and pseudo-labels where used."""
+    require_stage(wildcards, "distill")
+    settings = get_model_settings(wildcards.exp, wildcards.model)
+    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    inputs["teachers"] = [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]
+    inputs["teacher_metrics"] = [f"{RESULTS}/{wildcards.exp}/metrics/{t}.json" for t in settings["teachers"]]
+    if settings["distill"].get("pseudolabels"):
+        inputs["pseudolabels"] = f"{RESULTS}/{wildcards.exp}/pseudolabels/{wildcards.model}"
+    return inputs
+
+
+def get_pseudolabel_inputs(wildcards):
+    settings = get_model_settings(wildcards.exp, wildcards.model)
+    if not settings["distill"].get("pseudolabels"):
+        raise WorkflowError(f"{wildcards.exp}/{wildcards.model} uses no pseudo-labels (set distill.pseudolabels to a subset).")
+    return get_experiment_data(wildcards) | {"teachers": [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]}
+
+
+def get_settings_json(wildcards):
+    return as_json(get_model_settings(wildcards.exp, wildcards.model))
+
+
+def get_model_for_eval(wildcards):
+    return get_experiment_data(wildcards) | {"checkpoint": model_checkpoint(wildcards.exp, wildcards.model)}
+
+
+def evaluated_models(exp):
+    return [m for m in kdseg_config.active_models(config, exp) if get_experiment(exp)["models"][m]["stage"] != "pretrain"]
+
+
+# ----------------------------------------------------------------------------------------- targets
+def get_engines(exp):
+    return get_experiment(exp)["export"]["engines"]
+
+
+def get_export_output(exp):
+    out = []
+    for model in get_experiment(exp)["export"]["models"]:
+        out.append(f"{RESULTS}/{exp}/export/{model}.onnx")
+        out += [f"{RESULTS}/{exp}/export/{model}.{p}.engine" for p in get_engines(exp)]
+    return out
+
+
+def get_experiment_output(exp):
+    out = [f"{RESULTS}/{exp}/metrics/{m}.json" for m in evaluated_models(exp)]
+    out += get_export_output(exp)
+    out += [f"{RESULTS}/{exp}/bench/{m}.json" for m in get_experiment(exp)["benchmark"]["models"]]
+    return out
+
+
+PACKAGE_OUTPUTS = {
+    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2"],
+    "endocv2022": ["endocv2022.zip"],
+    "brats": ["brats.zip"],
+}
+
+
+def get_submission_output():
+    """Every enabled experiment's evaluated, exported and benchmarked models, and the challenge packages."""
+    out = [path for exp in EXPERIMENTS for path in get_experiment_output(exp)]
+    for name, package in config["submission"].items():
+        if package["experiment"] in EXPERIMENTS:
+            out += [f"{RESULTS}/submissions/{path}" for path in PACKAGE_OUTPUTS[name]]
+    return out
+
+
+def get_tables_output():
+    return [f"{RESULTS}/tables/{exp}.md" for exp in EXPERIMENTS]
+
+
+def get_data_output():
+    return [f"{RESULTS}/{exp}/augmented" for exp in EXPERIMENTS]
+
+
+def get_final_output():
+    return get_submission_output() + get_tables_output()

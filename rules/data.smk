@@ -1,0 +1,97 @@
+# Data sets: demo generation, download, extraction, ingest, splits.
+
+
+rule data_make_demo:
+    output:
+        "resources/demo/{dataset}.{ext}",
+    wildcard_constraints:
+        ext=r"zip|tar\.gz",
+    params:
+        generator=lambda wc: get_demo_options(wc)["generator"],
+        samples=lambda wc: get_demo_options(wc)["samples"],
+        seed=config["seed"],
+    log:
+        "logs/data/make_demo/{dataset}.{ext}.log",
+    shell:
+        "kdseg-make-demo --generator {params.generator} --samples {params.samples}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule data_download:
+    output:
+        "resources/archives/{dataset}/{filename}",
+    params:
+        url=lambda wc: get_dataset(wc.dataset)["source"],
+        checksum=lambda wc: get_dataset(wc.dataset)["checksum"] or "",
+    log:
+        "logs/data/download/{dataset}/{filename}.log",
+    retries: 1
+    resources:
+        runtime=120,
+    shell:
+        "kdseg-download --url {params.url:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+
+
+rule data_download_split_list:
+    output:
+        "resources/splits/{split}/{subset}.txt",
+    params:
+        url=get_split_list_url,
+        checksum=get_split_list_checksum,
+    log:
+        "logs/data/download_split_list/{split}/{subset}.log",
+    shell:
+        "kdseg-download --url {params.url:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+
+
+rule data_extract:
+    input:
+        archive=get_archive,
+    output:
+        directory("resources/datasets/{dataset}"),
+    params:
+        checksum=lambda wc: get_dataset(wc.dataset)["checksum"] or "",
+    log:
+        "logs/data/extract/{dataset}.log",
+    benchmark:
+        "benchmarks/data/extract/{dataset}.tsv"
+    shell:
+        "kdseg-extract --archive {input.archive:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+
+
+rule data_ingest:
+    input:
+        root=get_dataset_root,
+    output:
+        manifest=f"{DATA}/{{dataset}}/manifest.csv",
+        bad_samples=f"{DATA}/{{dataset}}/bad_samples.csv",
+    params:
+        layout=lambda wc: get_dataset(wc.dataset)["layout"],
+        options=lambda wc: as_json(get_dataset(wc.dataset).get("options", {})),
+        on_bad_sample=config["on_bad_sample"],
+    log:
+        "logs/data/ingest/{dataset}.log",
+    benchmark:
+        "benchmarks/data/ingest/{dataset}.tsv"
+    threads: 2
+    shell:
+        "kdseg-ingest --layout {params.layout} --root {input.root:q} --options {params.options:q}"
+        " --on-bad-sample {params.on_bad_sample} --threads {threads}"
+        " --out-manifest {output.manifest} --out-report {output.bad_samples} > {log} 2>&1"
+
+
+rule data_split:
+    input:
+        manifest=f"{DATA}/{{dataset}}/manifest.csv",
+        lists=lambda wc: list(get_split_lists(wc).values()),
+    output:
+        f"{DATA}/{{dataset}}/splits/{{split}}.csv",
+    params:
+        spec=lambda wc: as_json(get_split_spec(wc)),
+        lists=lambda wc: list_flags(get_split_lists(wc)),
+        seed=config["seed"],
+    log:
+        "logs/data/split/{dataset}/{split}.log",
+    shell:
+        "kdseg-split --manifest {input.manifest} --spec {params.spec:q} {params.lists}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"

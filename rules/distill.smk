@@ -1,0 +1,30 @@
+# Students distilled from an experiment's teachers (self-distillation, adversarial dual-teacher,
+# pseudo-label distillation), all through kdseg-train with the trainer named in the config.
+
+
+rule distill_student:
+    input:
+        unpack(get_distill_inputs),
+    output:
+        model=f"{RESULTS}/{{exp}}/distill/{{model}}/model.pt",
+        history=f"{RESULTS}/{{exp}}/distill/{{model}}/history.csv",
+        curves=f"{RESULTS}/{{exp}}/distill/{{model}}/curves.png",
+        summary=f"{RESULTS}/{{exp}}/distill/{{model}}/summary.json",
+    params:
+        settings=get_settings_json,
+        teachers=lambda wc, input: " ".join(f"--teacher {p}" for p in input.teachers),
+        teacher_metrics=lambda wc, input: " ".join(f"--teacher-metrics {p}" for p in input.teacher_metrics),
+        pseudolabels=lambda wc, input: f"--pseudolabels {input.pseudolabels}" if "pseudolabels" in input.keys() else "",
+        out_dir=subpath(output.model, parent=True),
+    log:
+        f"logs/{PRESET}/distill_student/{{exp}}/{{model}}.log",
+    benchmark:
+        f"benchmarks/{PRESET}/distill_student/{{exp}}/{{model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=480,
+    shell:
+        "kdseg-train --settings {params.settings:q} --manifest {input.manifest} --split {input.split}"
+        " --augmented {input.augmented} {params.teachers} {params.teacher_metrics} {params.pseudolabels}"
+        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

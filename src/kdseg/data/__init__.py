@@ -1,0 +1,1 @@
+"""Data stages: demo data sets, download and extraction, ingest, splits."""
