@@ -11,6 +11,8 @@ rule augment_train_set:
         size=lambda wc: " ".join(map(str, get_experiment(wc.exp)["augment"]["size"])),
         copies=lambda wc: get_experiment(wc.exp)["augment"]["copies"],
         seed=config["seed"],
+    conda:
+        "../envs/data.yaml"
     log:
         f"logs/{PRESET}/augment/{{exp}}.log",
     benchmark:

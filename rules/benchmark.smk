@@ -13,6 +13,8 @@ rule bench_fps:
         size=lambda wc: " ".join(map(str, get_experiment(wc.exp)["benchmark"]["size"])),
         batch_sizes=lambda wc: " ".join(map(str, get_experiment(wc.exp)["benchmark"]["batch_sizes"])),
         engines=lambda wc, input: " ".join(f"--engine {p}" for p in input.engines),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/bench_fps/{{exp}}/{{model}}.log",
     threads: 2

@@ -1,6 +1,7 @@
 # Configuration checks and every input function of the workflow. Rules hold wiring only.
 
 import json
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -19,6 +20,9 @@ except ConfigError as err:
     raise WorkflowError(f"Configuration error: {err}") from None
 config.clear()
 config.update(_resolved)
+
+# the conda environments' post-deploy scripts install kdseg from here (envs/*.post-deploy.sh)
+os.environ.setdefault("KDSEG_WORKFLOW_DIR", str(Path(workflow.basedir)))
 
 PRESET = config["preset"]
 DATA = "results/data"
@@ -56,7 +60,7 @@ def get_download_path(dataset):
 
 
 def get_archive(wildcards):
-    """The archive the extract rule reads: a download, a generated demo archive, or a local file."""
+    """The archive to extract: a download, a generated demo archive, or a local file."""
     kind = get_source_kind(wildcards.dataset)
     if kind == "url":
         return get_download_path(wildcards.dataset)
@@ -102,8 +106,16 @@ def get_split_list_url(wildcards):
     return get_split_spec(wildcards)["lists"][wildcards.subset]
 
 
-def get_split_list_checksum(wildcards):
-    return get_split_spec(wildcards).get("checksums", {}).get(wildcards.subset) or ""
+def checksum_flag(checksum):
+    return f"--checksum {checksum}" if checksum else ""
+
+
+def get_dataset_checksum_flag(wildcards):
+    return checksum_flag(get_dataset(wildcards.dataset)["checksum"])
+
+
+def get_split_list_checksum_flag(wildcards):
+    return checksum_flag(get_split_spec(wildcards).get("checksums", {}).get(wildcards.subset))
 
 
 def list_flags(lists):
@@ -169,12 +181,11 @@ def get_train_inputs(wildcards):
 
 
 def get_distill_inputs(wildcards):
-    """Data, augmented set, the teachers' weights and validation metrics, and pseudo-labels where used."""
+    """Data, augmented set, the teachers' weights, and pseudo-labels where used."""
     require_stage(wildcards, "distill")
     settings = get_model_settings(wildcards.exp, wildcards.model)
     inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
     inputs["teachers"] = [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]
-    inputs["teacher_metrics"] = [f"{RESULTS}/{wildcards.exp}/metrics/{t}.json" for t in settings["teachers"]]
     if settings["distill"].get("pseudolabels"):
         inputs["pseudolabels"] = f"{RESULTS}/{wildcards.exp}/pseudolabels/{wildcards.model}"
     return inputs
@@ -197,6 +208,38 @@ def get_model_for_eval(wildcards):
 
 def evaluated_models(exp):
     return [m for m in kdseg_config.active_models(config, exp) if get_experiment(exp)["models"][m]["stage"] != "pretrain"]
+
+
+# ----------------------------------------------------------------------------------------- packages, tables
+def get_package_inputs(name):
+    """Model files and test images of a package (a subset of the experiment's split, or a folder)."""
+
+    def inputs(wildcards):
+        package = config["submission"][name]
+        exp, model = package["experiment"], package["model"]
+        out = {"checkpoint": model_checkpoint(exp, model), "onnx": f"{RESULTS}/{exp}/export/{model}.onnx"}
+        if "folder" in package["images"]:
+            out["images"] = package["images"]["folder"]
+        else:
+            out |= experiment_data(exp)
+        return out
+
+    return inputs
+
+
+def image_flags(name, input):
+    images = config["submission"][name]["images"]
+    if "folder" in images:
+        return f"--images-dir {input.images}"
+    return f"--manifest {input.manifest} --split {input.split} --subset {images['subset']}"
+
+
+def get_table_inputs(wildcards):
+    exp = get_experiment(wildcards.exp)
+    return {
+        "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
+        "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
+    }
 
 
 # ----------------------------------------------------------------------------------------- targets

@@ -10,6 +10,8 @@ rule data_make_demo:
         generator=lambda wc: get_demo_options(wc)["generator"],
         samples=lambda wc: get_demo_options(wc)["samples"],
         seed=config["seed"],
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/make_demo/{dataset}.{ext}.log",
     shell:
@@ -22,14 +24,16 @@ rule data_download:
         "resources/archives/{dataset}/{filename}",
     params:
         url=lambda wc: get_dataset(wc.dataset)["source"],
-        checksum=lambda wc: get_dataset(wc.dataset)["checksum"] or "",
+        checksum=get_dataset_checksum_flag,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/download/{dataset}/{filename}.log",
     retries: 1
     resources:
         runtime=120,
     shell:
-        "kdseg-download --url {params.url:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+        "kdseg-download --url {params.url:q} {params.checksum} --out {output:q} > {log} 2>&1"
 
 
 rule data_download_split_list:
@@ -37,11 +41,13 @@ rule data_download_split_list:
         "resources/splits/{split}/{subset}.txt",
     params:
         url=get_split_list_url,
-        checksum=get_split_list_checksum,
+        checksum=get_split_list_checksum_flag,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/download_split_list/{split}/{subset}.log",
     shell:
-        "kdseg-download --url {params.url:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+        "kdseg-download --url {params.url:q} {params.checksum} --out {output:q} > {log} 2>&1"
 
 
 rule data_extract:
@@ -50,13 +56,15 @@ rule data_extract:
     output:
         directory("resources/datasets/{dataset}"),
     params:
-        checksum=lambda wc: get_dataset(wc.dataset)["checksum"] or "",
+        checksum=get_dataset_checksum_flag,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/extract/{dataset}.log",
     benchmark:
         "benchmarks/data/extract/{dataset}.tsv"
     shell:
-        "kdseg-extract --archive {input.archive:q} --checksum {params.checksum:q} --out {output:q} > {log} 2>&1"
+        "kdseg-extract --archive {input.archive:q} {params.checksum} --out {output:q} > {log} 2>&1"
 
 
 rule data_ingest:
@@ -69,6 +77,8 @@ rule data_ingest:
         layout=lambda wc: get_dataset(wc.dataset)["layout"],
         options=lambda wc: as_json(get_dataset(wc.dataset).get("options", {})),
         on_bad_sample=config["on_bad_sample"],
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/ingest/{dataset}.log",
     benchmark:
@@ -90,6 +100,8 @@ rule data_split:
         spec=lambda wc: as_json(get_split_spec(wc)),
         lists=lambda wc: list_flags(get_split_lists(wc)),
         seed=config["seed"],
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/split/{dataset}/{split}.log",
     shell:

@@ -13,9 +13,10 @@ rule distill_student:
     params:
         settings=get_settings_json,
         teachers=lambda wc, input: " ".join(f"--teacher {p}" for p in input.teachers),
-        teacher_metrics=lambda wc, input: " ".join(f"--teacher-metrics {p}" for p in input.teacher_metrics),
         pseudolabels=lambda wc, input: f"--pseudolabels {input.pseudolabels}" if "pseudolabels" in input.keys() else "",
         out_dir=subpath(output.model, parent=True),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/distill_student/{{exp}}/{{model}}.log",
     benchmark:
@@ -26,5 +27,5 @@ rule distill_student:
         runtime=480,
     shell:
         "kdseg-train --settings {params.settings:q} --manifest {input.manifest} --split {input.split}"
-        " --augmented {input.augmented} {params.teachers} {params.teacher_metrics} {params.pseudolabels}"
+        " --augmented {input.augmented} {params.teachers} {params.pseudolabels}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

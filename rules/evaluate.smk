@@ -11,6 +11,8 @@ rule evaluate_model:
     params:
         subset=lambda wc: get_experiment(wc.exp)["evaluate"]["subset"],
         threshold=lambda wc: get_experiment(wc.exp)["evaluate"].get("threshold", 0.5),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/evaluate_model/{{exp}}/{{model}}.log",
     benchmark:

@@ -7,6 +7,8 @@ rule export_onnx:
     output:
         onnx=f"{RESULTS}/{{exp}}/export/{{model}}.onnx",
         parity=f"{RESULTS}/{{exp}}/export/{{model}}.parity.json",
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/export_onnx/{{exp}}/{{model}}.log",
     threads: 2
@@ -23,6 +25,8 @@ rule export_engine:
     params:
         size=lambda wc: " ".join(map(str, get_experiment(wc.exp)["benchmark"]["size"])),
         max_batch=lambda wc: max(get_experiment(wc.exp)["benchmark"]["batch_sizes"]),
+    conda:
+        "../envs/tensorrt.yaml"
     log:
         f"logs/{PRESET}/export_engine/{{exp}}/{{model}}.{{precision}}.log",
     resources:

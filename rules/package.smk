@@ -1,29 +1,6 @@
 # Challenge packages, each checked by its validator before it is written.
 
 
-def get_package_inputs(name):
-    """Model files and test images of a package (a subset of the experiment's split, or a folder)."""
-
-    def inputs(wildcards):
-        package = config["submission"][name]
-        exp, model = package["experiment"], package["model"]
-        out = {"checkpoint": model_checkpoint(exp, model), "onnx": f"{RESULTS}/{exp}/export/{model}.onnx"}
-        if "folder" in package["images"]:
-            out["images"] = package["images"]["folder"]
-        else:
-            out |= experiment_data(exp)
-        return out
-
-    return inputs
-
-
-def image_flags(name, input):
-    images = config["submission"][name]["images"]
-    if "folder" in images:
-        return f"--images-dir {input.images}"
-    return f"--manifest {input.manifest} --split {input.split} --subset {images['subset']}"
-
-
 rule package_mediaeval:
     input:
         unpack(get_package_inputs("mediaeval2020")),
@@ -32,6 +9,8 @@ rule package_mediaeval:
         task2=directory(f"{RESULTS}/submissions/mediaeval2020_task2"),
     params:
         images=lambda wc, input: image_flags("mediaeval2020", input),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/package/mediaeval2020.log",
     threads: 2
@@ -47,6 +26,8 @@ rule package_endocv:
         f"{RESULTS}/submissions/endocv2022.zip",
     params:
         images=lambda wc, input: image_flags("endocv2022", input),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/package/endocv2022.log",
     threads: 2
@@ -63,6 +44,8 @@ rule package_brats:
     params:
         images=lambda wc, input: image_flags("brats", input),
         labels=config["submission"]["brats"].get("labels", "brats2021"),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/package/brats.log",
     threads: 2

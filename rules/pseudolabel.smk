@@ -9,6 +9,8 @@ rule pseudolabel_ensemble:
     params:
         teachers=lambda wc, input: " ".join(f"--teacher {p}" for p in input.teachers),
         subset=lambda wc: get_model_settings(wc.exp, wc.model)["distill"]["pseudolabels"],
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/pseudolabel_ensemble/{{exp}}/{{model}}.log",
     benchmark:

@@ -1,14 +1,6 @@
 # Each paper's tables rebuilt from the metric artifacts, the paper's figures beside ours.
 
 
-def get_table_inputs(wildcards):
-    exp = get_experiment(wildcards.exp)
-    return {
-        "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
-        "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
-    }
-
-
 rule tables_paper:
     input:
         unpack(get_table_inputs),
@@ -21,6 +13,8 @@ rule tables_paper:
         paper=lambda wc: get_experiment(wc.exp)["paper"],
         metrics=lambda wc, input: " ".join(f"--metrics {p}" for p in input.metrics),
         bench=lambda wc, input: " ".join(f"--bench {p}" for p in input.bench),
+    conda:
+        "../envs/report.yaml"
     log:
         f"logs/{PRESET}/tables/{{exp}}.log",
     shell:

@@ -14,6 +14,8 @@ rule train_pretrain:
     params:
         settings=get_settings_json,
         out_dir=subpath(output.model, parent=True),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/train_pretrain/{{exp}}/{{model}}.log",
     benchmark:
@@ -39,6 +41,8 @@ rule train_model:
         settings=get_settings_json,
         init=lambda wc, input: f"--init {input.init}" if "init" in input.keys() else "",
         out_dir=subpath(output.model, parent=True),
+    conda:
+        "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/train_model/{{exp}}/{{model}}.log",
     benchmark:

@@ -128,7 +128,8 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
     """A model's complete settings: the experiment's ``train`` defaults merged with the model's own.
 
     The result holds ``arch``, ``arch_kwargs``, ``trainer`` (stage default if unset), ``loss``,
-    ``teachers``, ``distill``, ``dataset``, ``split``, ``train`` and ``seed``: everything a trainer needs.
+    ``teachers``, ``distill``, ``dataset``, ``split``, ``train``, ``size`` (the experiment's training
+    size) and ``seed``: everything a trainer needs.
     """
     exp = config["experiments"][experiment]
     spec = exp["models"][model]
@@ -147,6 +148,7 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
         "dataset": spec.get("dataset", exp["dataset"]),
         "split": spec.get("split", exp["split"]),
         "train": deep_merge(exp["train"], spec.get("train", {})),
+        "size": list(exp["augment"]["size"]),
         "seed": config["seed"],
     }
 

@@ -54,7 +54,7 @@ def png_bytes(array: np.ndarray) -> bytes:
     if array.dtype != np.uint8:
         raise ValueError(f"png_bytes expects uint8, got {array.dtype}")
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=6)
+    Image.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=1)
     return buffer.getvalue()
 
 

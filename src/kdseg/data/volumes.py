@@ -24,6 +24,7 @@ __all__ = [
     "regions_to_labels",
     "nifti_bytes",
     "write_nifti",
+    "zscore_nonzero",
 ]
 
 REGIONS = ("WT", "TC", "ET")
@@ -116,3 +117,26 @@ def write_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray | Sequenc
     """Write a volume as ``.nii.gz`` (or ``.nii``) atomically and deterministically."""
     path = Path(path)
     write_bytes(path, nifti_bytes(data, np.asarray(affine), compress=path.name.endswith(".gz")))
+
+
+def zscore_nonzero(volume: np.ndarray) -> np.ndarray:
+    """Z-score each modality over its non-zero voxels; zero voxels (background) stay zero.
+
+    Same as MONAI ``NormalizeIntensity(nonzero=True, channel_wise=True)``: a modality with zero
+    standard deviation is only centred.
+
+    Args:
+        volume: ``(C, X, Y, Z)`` array.
+
+    Returns:
+        ``(C, X, Y, Z)`` float32.
+    """
+    out = np.zeros(volume.shape, dtype=np.float32)
+    for channel, values in enumerate(volume):
+        nonzero = values != 0
+        if not nonzero.any():
+            continue
+        foreground = values[nonzero].astype(np.float64)
+        std = foreground.std()
+        out[channel][nonzero] = (foreground - foreground.mean()) / (std if std > 0 else 1.0)
+    return out

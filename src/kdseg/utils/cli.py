@@ -16,7 +16,7 @@ from typing import Any
 
 from kdseg.utils.errors import ConfigError, KdsegError
 
-__all__ = ["add_common_args", "json_arg", "run_entry", "setup_logging"]
+__all__ = ["add_common_args", "add_device_args", "json_arg", "run_entry", "setup_logging"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -31,6 +31,12 @@ def add_common_args(parser: argparse.ArgumentParser, *, seed: bool = False) -> N
             default=0,
             help="[OPTIONAL] base seed; changes results. Default: 0.",
         )
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device`` and ``--threads`` for the stages that run a network."""
+    parser.add_argument("--device", default="auto", help="[OPTIONAL] auto (CUDA when available), cpu or cuda[:n]. Default: auto.")
+    parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] CPU threads for torch. Default: 1.")
 
 
 def json_arg(text: str) -> Any:

@@ -18,6 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; artifacts get the permissions a plain open() would give them
+FILE_MODE = 0o666 & ~_current_umask()
+
 __all__ = [
     "atomic_write",
     "atomic_directory",
@@ -56,6 +65,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -73,6 +83,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_current_umask())
         if target.exists() or target.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
             os.replace(target, old / "content")

@@ -1,0 +1,1 @@
+"""Distillation stages that are not a training loop: the teacher-ensemble pseudo-labels of paper 004."""

@@ -1,0 +1,60 @@
+"""Prediction shared by validation, evaluation, pseudo-labelling, export checks and packaging.
+
+2D images are resized to the training size, predicted, and the probabilities resized back to the
+image's own resolution; 3D volumes are predicted patch-wise with a Gaussian-weighted sliding window at
+the training patch size, optionally averaged with mirrored copies (flip test-time augmentation, as in
+Lachinov et al.'s BraTS workflow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from kdseg.engine.data import normalise_image, resize_image
+from kdseg.models import SegmentationModel
+
+__all__ = ["predict_image", "predict_logits", "predict_volume"]
+
+
+def predict_logits(model: SegmentationModel, image: torch.Tensor, patch_size: Sequence[int] | None = None, overlap: float = 0.5) -> torch.Tensor:
+    """Logits of a batch; 3D inputs larger than ``patch_size`` go through a sliding window."""
+    if model.spatial_dims == 3 and patch_size is not None and tuple(image.shape[2:]) != tuple(patch_size):
+        from monai.inferers import sliding_window_inference
+
+        return sliding_window_inference(image, roi_size=tuple(patch_size), sw_batch_size=2, predictor=model, overlap=overlap, mode="gaussian", padding_mode="constant")
+    return model(image)
+
+
+@torch.inference_mode()
+def predict_image(model: SegmentationModel, meta: dict[str, Any], rgb: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """Foreground probability (H, W) float32 of one RGB uint8 image at the image's own resolution."""
+    size = meta["size"]
+    x = torch.from_numpy(normalise_image(resize_image(rgb, size), meta["input_range"]))[None].to(device)
+    prob = torch.sigmoid(model(x))[0, 0].float().cpu().numpy()
+    return resize_image(prob, rgb.shape[:2])
+
+
+@torch.inference_mode()
+def predict_volume(models: SegmentationModel | Sequence[SegmentationModel], volume: np.ndarray, patch_size: Sequence[int], *, mirror: bool = False, device: str | torch.device = "cpu") -> np.ndarray:
+    """Region probabilities (3, X, Y, Z) of a z-scored volume (C, X, Y, Z), averaged over ``models``.
+
+    With ``mirror``, each model also sees the volume flipped along every axis and the flipped-back
+    probabilities are averaged in (8 passes per model).
+    """
+    models = [models] if isinstance(models, SegmentationModel) else list(models)
+    x = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None].to(device)
+    flips: list[tuple[int, ...]] = [()]
+    if mirror:
+        flips = [tuple(a for a, bit in zip((2, 3, 4), f"{m:03b}") if bit == "1") for m in range(8)]
+    total = None
+    for model in models:
+        for axes in flips:
+            xi = torch.flip(x, axes) if axes else x
+            prob = torch.sigmoid(predict_logits(model, xi, patch_size))
+            prob = torch.flip(prob, axes) if axes else prob
+            total = prob if total is None else total + prob
+    return (total / (len(models) * len(flips)))[0].float().cpu().numpy()

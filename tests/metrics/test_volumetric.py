@@ -1,0 +1,132 @@
+"""Tests of kdseg.metrics.volumetric: BraTS region Dice, HD95 in mm, per-case metrics."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from kdseg.metrics import case_metrics, hd95, region_dice
+from kdseg.utils.errors import DataError
+
+
+def cube(shape: tuple[int, int, int], start: tuple[int, int, int], size: int) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[tuple(slice(s, s + size) for s in start)] = 1
+    return mask
+
+
+# Two 2×2×2 cubes 4 voxels apart along one axis. Every voxel of a 2×2×2 cube is a surface voxel;
+# from each cube, 4 voxels are 3 steps and 4 voxels are 4 steps from the other cube's nearest voxel,
+# so the sorted directed distances are [3, 3, 3, 3, 4, 4, 4, 4] steps and their 95th percentile
+# (position 0.95·7 = 6.65, between two 4s) is 4 steps, times the spacing along the shift axis.
+SHAPE = (8, 8, 8)
+SPACING = (2.0, 1.0, 0.5)
+HD95_CASES = [
+    # (pred, gt, spacing, expected mm)
+    (cube(SHAPE, (0, 0, 0), 2), cube(SHAPE, (4, 0, 0), 2), SPACING, 4 * 2.0),  # shift along x
+    (cube(SHAPE, (0, 3, 0), 2), cube(SHAPE, (0, 3, 4), 2), SPACING, 4 * 0.5),  # shift along z
+    (cube(SHAPE, (1, 4, 1), 2), cube(SHAPE, (1, 0, 1), 2), SPACING, 4 * 1.0),  # shift along y
+    (cube(SHAPE, (2, 2, 2), 3), cube(SHAPE, (2, 2, 2), 3), SPACING, 0.0),  # identical
+    (np.zeros(SHAPE), np.zeros(SHAPE), SPACING, 0.0),  # both empty
+    (np.zeros(SHAPE), cube(SHAPE, (2, 2, 2), 2), SPACING, math.nan),  # empty prediction
+    (cube(SHAPE, (2, 2, 2), 2), np.zeros(SHAPE), SPACING, math.nan),  # empty ground truth
+]
+
+
+@pytest.mark.parametrize("pred, gt, spacing, expected", HD95_CASES)
+def test_hd95(pred, gt, spacing, expected):
+    assert hd95(pred, gt, spacing) == pytest.approx(expected, nan_ok=True)
+
+
+def test_hd95_ignores_an_outlier_below_five_percent():
+    # prediction = 3×3×3 cube (26 surface voxels) + 1 stray voxel 6 steps along x from the cube's face:
+    # directed distances are 26 zeros and 6·2 mm; position 0.95·26 = 24.7 lies among the zeros → 0,
+    # while the plain Hausdorff distance would be 12 mm
+    gt = cube((12, 8, 8), (2, 2, 2), 3)
+    pred = gt.copy()
+    pred[10, 3, 3] = 1
+    assert hd95(pred, gt, SPACING) == 0.0
+
+
+def test_hd95_matches_monai():
+    monai_metrics = pytest.importorskip("monai.metrics")
+    torch = pytest.importorskip("torch")
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    spacing = (1.0, 2.0, 0.7)
+    for _ in range(3):
+        pred, gt = (ndimage.binary_dilation(rng.random((20, 18, 16)) > 0.97, iterations=2) for _ in range(2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            reference = monai_metrics.compute_hausdorff_distance(
+                torch.from_numpy(pred[None, None]), torch.from_numpy(gt[None, None]), percentile=95, spacing=spacing
+            )
+        assert hd95(pred, gt, spacing) == pytest.approx(float(reference), rel=1e-6)
+
+
+# Region masks (3, 4, 4, 4) in WT, TC, ET order:
+#   WT: prediction = ground truth (8 voxels) → Dice 1, HD95 0
+#   TC: ground truth x = 0..1 of row (y = 0, z = 0), prediction x = 1..2 → tp 1, fp 1, fn 1 → Dice 2/4,
+#       HD95: each mask's directed distances are [0, 1] mm (shared voxel, unmatched voxel); numpy's
+#       linear 95th percentile of two values is 0 + 0.95·(1 − 0) = 0.95
+#   ET: both empty → Dice 1 (BraTS convention), HD95 0
+def regions() -> tuple[np.ndarray, np.ndarray]:
+    gt = np.zeros((3, 4, 4, 4), dtype=np.uint8)
+    gt[0, :2, :2, :2] = 1
+    pred = gt.copy()
+    gt[1, 0:2, 0, 0] = 1
+    pred[1, 1:3, 0, 0] = 1
+    return pred, gt
+
+
+def test_case_metrics():
+    pred, gt = regions()
+    scores = case_metrics(pred, gt, spacing=(1.0, 1.0, 1.0))
+    expected = {"dice_WT": 1.0, "dice_TC": 0.5, "dice_ET": 1.0, "hd95_WT": 0.0, "hd95_TC": 0.95, "hd95_ET": 0.0}
+    assert scores == pytest.approx(expected)
+
+
+def test_case_metrics_empty_ground_truth_region():
+    # ET predicted where the ground truth has none: Dice 0, HD95 undefined (NaN)
+    pred, gt = regions()
+    pred[2, 3, 3, 3] = 1
+    scores = case_metrics(pred, gt, spacing=(1.0, 1.0, 1.0))
+    assert scores["dice_ET"] == 0.0
+    assert math.isnan(scores["hd95_ET"])
+
+
+REGION_DICE_CASES = [
+    # (pred, gt, expected): 2·|P ∩ G| / (|P| + |G|)
+    (cube(SHAPE, (0, 0, 0), 2), cube(SHAPE, (0, 0, 0), 2), 1.0),
+    (cube(SHAPE, (0, 0, 0), 2), cube(SHAPE, (1, 0, 0), 2), 2 * 4 / 16),  # half-overlapping cubes
+    (np.zeros(SHAPE), np.zeros(SHAPE), 1.0),
+    (np.zeros(SHAPE), cube(SHAPE, (0, 0, 0), 2), 0.0),
+]
+
+
+@pytest.mark.parametrize("pred, gt, expected", REGION_DICE_CASES)
+def test_region_dice(pred, gt, expected):
+    assert region_dice(pred, gt) == pytest.approx(expected)
+
+
+ONES = np.ones((3, 4, 4, 4), dtype=np.uint8)
+UNIT = (1.0, 1.0, 1.0)
+ILL_ARG_CASES = [
+    (case_metrics, (ONES[:2], ONES[:2], UNIT), r"prediction region masks must have shape \(3, X, Y, Z\) in WT/TC/ET order"),
+    (case_metrics, (ONES, ONES[0], UNIT), r"ground truth region masks must have shape \(3, X, Y, Z\).*got \(4, 4, 4\)"),
+    (case_metrics, (ONES, ONES[..., :3], UNIT), r"prediction regions \(3, 4, 4, 4\) differ in shape .* \(3, 4, 4, 3\)"),
+    (case_metrics, (ONES, ONES, (1.0, 1.0)), r"voxel spacing must be 3 positive numbers \(mm per axis\), got \(1.0, 1.0\)"),
+    (hd95, (ONES[0], ONES[0], (1.0, 0.0, 1.0)), r"voxel spacing must be 3 positive numbers.*got \(1.0, 0.0, 1.0\)"),
+    (hd95, (ONES[0], ONES[0, :3], UNIT), r"prediction shape \(4, 4, 4\) differs from ground-truth shape \(3, 4, 4\)"),
+    (region_dice, (ONES[0], ONES[0, :3]), r"prediction shape \(4, 4, 4\) differs from ground-truth shape \(3, 4, 4\)"),
+]
+
+
+@pytest.mark.parametrize("function, args, message", ILL_ARG_CASES)
+def test_ill_arg(function, args, message):
+    with pytest.raises(DataError, match=message):
+        function(*args)
