@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def resolve_config(
     Raises:
         ConfigError: naming each wrong key, what was found and what is allowed.
     """
-    overrides = dict(overrides or {})
+    overrides = _typed_cli_values(dict(overrides or {}))
     schema = load_yaml(schema_path)
     merged_raw = deep_merge(raw, overrides)
     presets = merged_raw.get("presets") or {}
@@ -168,6 +169,26 @@ def source_kind(source: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?(([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)")
+
+
+def _typed_cli_values(value: Any) -> Any:
+    """Numbers, booleans and null inside --config mappings, which snakemake hands over as strings
+    (it parses nested values with YAML's BaseLoader). Strings such as "000" keep their form."""
+    if isinstance(value, Mapping):
+        return {k: _typed_cli_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed_cli_values(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    return {"true": True, "false": False, "null": None, "~": None}.get(value.lower(), value)
+
+
 def _suggest(value: Any, names: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,93 @@
+"""Configuration: presets, command-line overrides, schema and cross-reference errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kdseg.config import active_experiments, active_models, load_yaml, model_settings, resolve_config, source_kind
+from kdseg.utils.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return load_yaml(ROOT / "workflow_config.yaml")
+
+
+def test_every_preset_resolves(raw):
+    for preset in raw["presets"]:
+        config = resolve_config(raw, {"preset": preset})
+        assert config["preset"] == preset
+        assert active_experiments(config) == ["kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_kd", "dsd"]
+
+
+def test_demo_preset_uses_the_synthetic_data_sets(raw):
+    config = resolve_config(raw)
+    assert config["preset"] == "demo"
+    assert {config["experiments"][e]["dataset"] for e in active_experiments(config)} == {"kvasir_seg_demo", "polypgen_demo", "brats_demo"}
+    assert active_models(config, "dsd") == ["dynunet_basic", "dynunet_dsd"]
+
+
+def test_paper_preset_keeps_the_papers_settings(raw):
+    config = resolve_config(raw, {"preset": "paper"})
+    kd = model_settings(config, "kd_resunetpp", "kd_resunetpp")
+    assert kd["dataset"] == "kvasir_seg" and kd["split"] == "medico2020"
+    assert kd["arch_kwargs"]["filters"] == [16, 32, 64, 128, 256]
+    assert kd["distill"] == {"weight": 0.1, "target": "soft"}
+    assert kd["train"]["optimizer"] == {"name": "adam", "lr": 1e-3}
+    assert kd["size"] == [256, 256]
+    student = model_settings(config, "xpnet", "xpnet")
+    # the model's own train block overrides the experiment's defaults, the rest is inherited
+    assert student["train"]["optimizer"]["betas"] == [0.5, 0.999] and student["train"]["epochs"] == 450
+
+
+def test_command_line_wins_over_the_preset(raw):
+    # snakemake hands nested --config values over as strings
+    config = resolve_config(raw, {"presets": {"demo": {"experiments": {"kd_resunetpp": {"train": {"epochs": "3"}}}}}, "datasets": {"kvasir_seg": {"source": "/data/Kvasir-SEG"}}})
+    assert config["experiments"]["kd_resunetpp"]["train"]["epochs"] == 3
+    assert config["datasets"]["kvasir_seg"]["source"] == "/data/Kvasir-SEG"
+    assert config["experiments"]["attunet_transfer"]["paper"] == "002"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"preset": "papr"}, "preset 'papr' is not defined.*Did you mean 'paper'"),
+        ({"experiments": {"kd_resunetpp": {"train": {"epocs": 3}}}}, r"experiments\.kd_resunetpp\.train: unknown key\(s\) 'epocs'.*Did you mean 'epochs'"),
+        ({"experiments": {"kd_resunetpp": {"train": {"amp": "bf32"}}}}, r"train\.amp: 'bf32' is not allowed; allowed: 'none', 'bf16', 'fp16', 'auto'"),
+        ({"experiments": {"kd_resunetpp": {"train": {"batch_size": "eight"}}}}, r"batch_size: expected integer, got str 'eight'"),
+        ({"on_bad_sample": "ignore"}, r"on_bad_sample: 'ignore' is not allowed; allowed: 'fail', 'skip'"),
+        ({"datasets": {"kvasir_seg": {"checksum": "sha1:abc"}}}, r"datasets\.kvasir_seg\.checksum"),
+        ({"experiments": {"kd_resunetpp": {"models": {"kd_resunetpp": {"teachers": ["resunet"]}}}}}, r"teachers: 'resunet' is not an active model.*Did you mean 'resunetpp'"),
+        ({"experiments": {"kd_resunetpp": {"dataset": "kvasir"}}}, r"experiments\.kd_resunetpp\.dataset: no data set named 'kvasir'"),
+        ({"splits": {"ratio_88_12": {"ratios": {"train": 0.9, "val": 0.2}}}}, r"splits\.ratio_88_12\.ratios: the fractions must sum to 1, they sum to 1\.1"),
+        ({"experiments": {"dsd": {"augment": {"size": [32, 32]}}}}, r"experiments\.dsd\.augment\.size: data set 'brats_demo' is 3D, so the size needs 3 numbers"),
+        ({"experiments": {"xpnet": {"export": {"models": ["xp_net"]}}}}, r"xpnet\.export\.models: 'xp_net' is not an active model"),
+        ({"experiments": {"kd_resunetpp": {"models": {"resunetpp": {"arch": "best_teacher"}}}}}, "best_teacher picks a teacher's architecture"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(raw, override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(raw, override)
+
+
+def test_a_typo_in_another_preset_is_found_too(raw):
+    with pytest.raises(ConfigError, match=r"(?s)preset 'paper'.*unknown key\(s\) 'epoch'"):
+        resolve_config(raw, {"presets": {"paper": {"experiments": {"dsd": {"train": {"epoch": 1}}}}}})
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("https://datasets.simula.no/downloads/kvasir-seg.zip", "url"),
+        ("file:///data/x.tar", "url"),
+        ("resources/demo/brats_demo.tar.gz", "archive"),
+        ("/data/Task01_BrainTumour.TAR", "archive"),
+        ("/data/Kvasir-SEG", "folder"),
+    ],
+)
+def test_source_kind(source, kind):
+    assert source_kind(source) == kind
