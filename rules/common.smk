@@ -6,7 +6,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from kdseg import config as kdseg_config
+from kdseg.export.tensorrt import check_engine_requirements
 from kdseg.utils.errors import ConfigError
 
 try:
@@ -28,6 +31,14 @@ PRESET = config["preset"]
 DATA = "results/data"
 RESULTS = f"results/{PRESET}"
 EXPERIMENTS = kdseg_config.active_experiments(config)
+# a run that asks for TensorRT engines where TensorRT or CUDA is missing stops before any job runs;
+# under --sdm conda TensorRT lives in envs/tensorrt.yaml, so only CUDA is checked here
+_engine_problem = check_engine_requirements(
+    sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]}),
+    check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method,
+)
+if _engine_problem:
+    raise WorkflowError(_engine_problem)
 ALL_MODELS = sorted({m for exp in config["experiments"].values() for m in exp["models"]})
 
 
@@ -235,6 +246,9 @@ def image_flags(name, input):
 
 
 def get_table_inputs(wildcards):
+    """Metrics and benchmarks of an experiment; none where this preset does not run it (its tables say so)."""
+    if wildcards.exp not in EXPERIMENTS:
+        return {"metrics": [], "bench": []}
     exp = get_experiment(wildcards.exp)
     return {
         "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
@@ -245,6 +259,11 @@ def get_table_inputs(wildcards):
 # ----------------------------------------------------------------------------------------- targets
 def get_engines(exp):
     return get_experiment(exp)["export"]["engines"]
+
+
+def runtimes_flag(exp):
+    runtimes = get_experiment(exp)["benchmark"].get("runtimes")
+    return f"--runtimes {' '.join(runtimes)}" if runtimes else ""
 
 
 def get_export_output(exp):
@@ -279,7 +298,13 @@ def get_submission_output():
 
 
 def get_tables_output():
-    return [f"{RESULTS}/tables/{exp}.md" for exp in EXPERIMENTS]
+    """Every paper's tables (an experiment this preset does not run gets them too, saying so) and the
+    figures of the experiments it runs."""
+    out = [f"{RESULTS}/tables/{exp}.{ext}" for exp in config["experiments"] for ext in ("csv", "md", "tex", "html")]
+    for exp in EXPERIMENTS:
+        kinds = FIGURE_KINDS if get_experiment(exp)["benchmark"]["models"] else [k for k in FIGURE_KINDS if k != "fps"]
+        out += [f"{RESULTS}/figures/{exp}/{kind}.png" for kind in kinds]
+    return out
 
 
 def get_data_output():
@@ -288,3 +313,35 @@ def get_data_output():
 
 def get_final_output():
     return get_submission_output() + get_tables_output()
+
+
+# ----------------------------------------------------------------------------------------- figures
+FIGURE_KINDS = ["qualitative", "curves", "metrics", "fps"]
+
+
+def figure_title(wildcards):
+    return f"{wildcards.exp} (paper {get_experiment(wildcards.exp)['paper']}, preset {PRESET})"
+
+
+def named_flags(flag, names, paths):
+    """``--flag name=path`` for each pair, in the order of ``names``."""
+    return " ".join(f"{flag} {name}={path}" for name, path in zip(names, paths))
+
+
+def get_figure_qualitative_inputs(wildcards):
+    """The experiment's manifest and, for each evaluated model, its predictions and per-case metrics."""
+    models = evaluated_models(wildcards.exp)
+    return {
+        "manifest": experiment_data(wildcards.exp)["manifest"],
+        "predictions": [f"{RESULTS}/{wildcards.exp}/predictions/{m}" for m in models],
+        "per_case": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.per_case.csv" for m in models],
+    }
+
+
+def trained_models(exp):
+    """Every model an experiment trains in this preset, pre-training included, in config order."""
+    return kdseg_config.active_models(config, exp)
+
+
+def get_figure_curves_inputs(wildcards):
+    return [f"{model_dir(wildcards.exp, m)}/history.csv" for m in trained_models(wildcards.exp)]

@@ -8,7 +8,13 @@ rule distill_student:
     output:
         model=f"{RESULTS}/{{exp}}/distill/{{model}}/model.pt",
         history=f"{RESULTS}/{{exp}}/distill/{{model}}/history.csv",
-        curves=f"{RESULTS}/{{exp}}/distill/{{model}}/curves.png",
+        curves=report(
+            f"{RESULTS}/{{exp}}/distill/{{model}}/curves.png",
+            caption="../report/training_curves.rst",
+            category="{exp}",
+            subcategory="Training",
+            labels={"model": "{model}", "stage": "distill"},
+        ),
         summary=f"{RESULTS}/{{exp}}/distill/{{model}}/summary.json",
     params:
         settings=get_settings_json,

@@ -5,8 +5,20 @@ rule evaluate_model:
     input:
         unpack(get_model_for_eval),
     output:
-        metrics=f"{RESULTS}/{{exp}}/metrics/{{model}}.json",
-        per_case=f"{RESULTS}/{{exp}}/metrics/{{model}}.per_case.csv",
+        metrics=report(
+            f"{RESULTS}/{{exp}}/metrics/{{model}}.json",
+            caption="../report/metrics.rst",
+            category="{exp}",
+            subcategory="Evaluation",
+            labels={"model": "{model}", "file": "mean metrics (JSON)"},
+        ),
+        per_case=report(
+            f"{RESULTS}/{{exp}}/metrics/{{model}}.per_case.csv",
+            caption="../report/per_case.rst",
+            category="{exp}",
+            subcategory="Evaluation",
+            labels={"model": "{model}", "file": "per-case metrics (CSV)"},
+        ),
         predictions=directory(f"{RESULTS}/{{exp}}/predictions/{{model}}"),
     params:
         subset=lambda wc: get_experiment(wc.exp)["evaluate"]["subset"],

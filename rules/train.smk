@@ -9,7 +9,13 @@ rule train_pretrain:
     output:
         model=f"{RESULTS}/{{exp}}/pretrain/{{model}}/model.pt",
         history=f"{RESULTS}/{{exp}}/pretrain/{{model}}/history.csv",
-        curves=f"{RESULTS}/{{exp}}/pretrain/{{model}}/curves.png",
+        curves=report(
+            f"{RESULTS}/{{exp}}/pretrain/{{model}}/curves.png",
+            caption="../report/training_curves.rst",
+            category="{exp}",
+            subcategory="Training",
+            labels={"model": "{model}", "stage": "pretrain"},
+        ),
         summary=f"{RESULTS}/{{exp}}/pretrain/{{model}}/summary.json",
     params:
         settings=get_settings_json,
@@ -35,7 +41,13 @@ rule train_model:
     output:
         model=f"{RESULTS}/{{exp}}/train/{{model}}/model.pt",
         history=f"{RESULTS}/{{exp}}/train/{{model}}/history.csv",
-        curves=f"{RESULTS}/{{exp}}/train/{{model}}/curves.png",
+        curves=report(
+            f"{RESULTS}/{{exp}}/train/{{model}}/curves.png",
+            caption="../report/training_curves.rst",
+            category="{exp}",
+            subcategory="Training",
+            labels={"model": "{model}", "stage": "train"},
+        ),
         summary=f"{RESULTS}/{{exp}}/train/{{model}}/summary.json",
     params:
         settings=get_settings_json,

@@ -87,3 +87,16 @@ def test_missing_registration_data_says_where_to_get_it(tmp_path):
     assert "resources/external/PolypGen2021_MultiCenterData_v3, which does not exist" in text
     assert "https://www.synapse.org/#!Synapse:syn26376615" in text
     assert "--config 'datasets={polypgen: {source: /path/to/it}}'" in text
+
+
+def test_engines_without_tensorrt_stop_before_any_job(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the message is for machines without it")
+    result = snakemake(tmp_path, "-n", "submission", "--config", "preset=paper", check=False)
+    text = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "TensorRT engines (fp16, fp32) are requested (export.engines)" in text
+    assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12" in text

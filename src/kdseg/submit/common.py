@@ -1,0 +1,136 @@
+"""What the packagers share: where the test images come from, the 2D segmenter, deterministic zips.
+
+Test images come either from a subset of a data set's split (``--manifest --split --subset``) or from a
+folder as the challenges hand them out (``--images-dir``): images directly in it form one test subset
+named after the folder, and each sub-folder holding images forms a subset of its own name (EndoCV's
+``data1/``, ``data2/``...). For a split's subset, the subset of an image is its ``centre`` (PolypGen's
+C1..C6) when the manifest has one, else the split subset's name.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kdseg.data.images import read_rgb
+from kdseg.engine.checkpoint import load_checkpoint
+from kdseg.export.onnx import onnxruntime_session, subset_rows
+from kdseg.submit.task2_entrypoint import Segmenter, list_images
+from kdseg.utils.errors import DataError
+from kdseg.utils.progress import progress
+
+__all__ = ["InputImage", "Segmentation", "input_images", "is_split_source", "model_config", "load_segmenter", "segment_images", "zip_bytes"]
+
+# 1980-01-01, the earliest time a zip entry can hold: members carry no build time
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """A test image: its file and the test subset it belongs to."""
+
+    path: Path
+    subset: str
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A predicted mask of a test image and the seconds its model call took."""
+
+    image: InputImage
+    mask: np.ndarray
+    seconds: float
+
+
+def is_split_source(
+    *,
+    manifest: str | Path | None,
+    split: str | Path | None,
+    subset: str | None,
+    images_dir: str | Path | None,
+) -> bool:
+    """True when the test data are a split's subset, False when they are a folder.
+
+    Raises:
+        DataError: when both or neither source is given.
+    """
+    from_split = manifest is not None or split is not None or subset is not None
+    if from_split == (images_dir is not None) or (from_split and None in (manifest, split, subset)):
+        raise DataError("give the test data either as --manifest, --split and --subset, or as --images-dir (one of the two).")
+    return from_split
+
+
+def input_images(
+    *,
+    manifest: str | Path | None = None,
+    split: str | Path | None = None,
+    subset: str | None = None,
+    images_dir: str | Path | None = None,
+) -> list[InputImage]:
+    """The test images of a split's subset, or of a folder (see the module docstring).
+
+    Raises:
+        DataError: when both or neither source is given, or it holds no image.
+    """
+    if is_split_source(manifest=manifest, split=split, subset=subset, images_dir=images_dir):
+        rows = subset_rows(manifest, split, subset)
+        centres = rows["centre"] if "centre" in rows.columns else [""] * len(rows)
+        return [InputImage(Path(image), centre or subset) for image, centre in zip(rows["image"], centres)]
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise DataError(f"test image folder {folder} does not exist; point submission.<package>.images.folder at the challenge's test images.")
+    groups = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = [InputImage(path, group.name) for group in groups for path in list_images(group)]
+    if not found:
+        raise DataError(f"no test images in {folder} or its sub-folders (expected .jpg, .jpeg, .png, .bmp, .tif or .tiff files).")
+    return found
+
+
+def model_config(meta: Mapping[str, Any], threshold: float) -> dict[str, Any]:
+    """The settings a 2D ONNX model is run with (``model.json`` of the task-2 container)."""
+    return {
+        "experiment": meta.get("experiment"),
+        "model": meta.get("model"),
+        "size": [int(s) for s in meta["size"]],
+        "input_range": meta["input_range"],
+        "threshold": float(threshold),
+    }
+
+
+def load_segmenter(checkpoint: str | Path, onnx: str | Path, threads: int, threshold: float) -> tuple[Segmenter, dict[str, Any]]:
+    """The ONNX model of a 2D checkpoint with its preprocessing, and the checkpoint's meta."""
+    meta = load_checkpoint(checkpoint)["meta"]
+    if meta.get("spatial_dims", 2) != 2:
+        raise DataError(f"{checkpoint} is a {meta['spatial_dims']}D model; this package needs a 2D (polyp) model. Check submission.<package>.model.")
+    return Segmenter(onnxruntime_session(onnx, threads), model_config(meta, threshold)), meta
+
+
+def segment_images(segmenter: Segmenter, images: Sequence[InputImage]) -> list[Segmentation]:
+    """Masks at each image's resolution with the model-call seconds, after warming the model up."""
+    results = []
+    for index, image in enumerate(progress(images, desc="segment", unit="image")):
+        rgb = read_rgb(image.path)
+        if index == 0:
+            segmenter.warm_up(rgb)
+        mask, seconds = segmenter.predict(rgb)
+        results.append(Segmentation(image, mask, seconds))
+    return results
+
+
+def zip_bytes(members: Mapping[str, bytes]) -> bytes:
+    """A zip of ``members`` (name -> bytes) whose bytes depend only on them: sorted names, fixed times."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the permission bits below mean the same everywhere
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, members[name], compresslevel=6)
+    return buffer.getvalue()

@@ -1,0 +1,144 @@
+"""MediaEval 2020 Medico packages: task 1 (segmentation masks) and task 2 (efficiency, a Docker build context).
+
+Jha et al., "Medico Multimedia Task at MediaEval 2020: Automatic Polyp Segmentation"
+(https://multimediaeval.github.io/editions/2020/tasks/medico/).
+
+- Task 1: a zip with one mask per test image, named exactly as the image and at its resolution,
+  single-channel 0/255 (JPEG masks for ``.jpg`` images, written so that ``> 127`` gives the mask).
+- Task 2: a folder to ``docker build``: ``Dockerfile`` (a slim Python image with the validated versions of
+  NumPy, Pillow, OpenCV and ONNX Runtime), ``predict.py`` (:mod:`kdseg.submit.task2_entrypoint`, reads
+  ``/medico2020``, writes ``/mask`` and prints the official timing lines), ``model.onnx``, ``model.json``,
+  ``requirements.txt`` and a ``README.md``.
+
+Both use the exported ONNX model through the same code, so the container writes task 1's masks byte for
+byte; the task-2 validator runs the entry point on a few test images and checks exactly that.
+
+Example:
+    >>> package_mediaeval("model.pt", "model.onnx", "task1.zip", "task2/", manifest="manifest.csv",
+    ...                   split="split.csv", subset="val", threads=2)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from kdseg.submit import task2_entrypoint
+from kdseg.submit.common import input_images, load_segmenter, model_config, segment_images, zip_bytes
+from kdseg.submit.task2_entrypoint import CONFIG_FILE, MODEL_FILE, WARMUP_CALLS, encode_mask, mean_fps_line
+from kdseg.submit.validate import validate_mediaeval_task1, validate_mediaeval_task2
+from kdseg.utils.errors import DataError
+from kdseg.utils.io import atomic_directory, write_bytes, write_json, write_text
+
+__all__ = ["TASK2_REQUIREMENTS", "package_mediaeval"]
+
+log = logging.getLogger(__name__)
+
+# distributions the container installs, pinned to the versions this package was validated with
+TASK2_REQUIREMENTS = ("numpy", "onnxruntime", "opencv-python-headless", "pillow")
+_IMAGE_TAG = "kdseg-medico2020-task2"
+
+
+def _dockerfile(model: str) -> str:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"""# MediaEval 2020 Medico task 2 (efficiency): {model}, exported by kdseg.
+# Build: docker build -t {_IMAGE_TAG} .
+# Run:   docker run --rm -v <test images>:/medico2020:ro -v <output>:/mask {_IMAGE_TAG}
+FROM python:{python}-slim
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+COPY predict.py {MODEL_FILE} {CONFIG_FILE} ./
+ENTRYPOINT ["python", "/app/predict.py"]
+CMD ["/medico2020", "/mask"]
+"""
+
+
+def _readme(model: str, images: int) -> str:
+    return f"""# MediaEval 2020 Medico task 2 — {model}
+
+Docker build context written by `kdseg-package mediaeval2020`. The entry point `predict.py` reads every
+image in `/medico2020`, writes a single-channel 0/255 mask with the image's file name to `/mask`, prints
+`<name> - <seconds>` per image (the model call only, after {WARMUP_CALLS} warm-up calls) and a last line
+`Mean FPS: <images / total seconds>`.
+
+    docker build -t {_IMAGE_TAG} .
+    docker run --rm -v /path/to/test-images:/medico2020:ro -v /path/to/masks:/mask {_IMAGE_TAG}
+
+Options after the image name replace the default folders and set threads, e.g.
+`docker run ... {_IMAGE_TAG} /medico2020 /mask --threads 4` (0, the default, lets ONNX Runtime use every core).
+Without Docker: `pip install -r requirements.txt`, then `python predict.py <images> <masks>`.
+
+Files: `{MODEL_FILE}` (the network; input `image` N×3×H×W, output `logits`), `{CONFIG_FILE}` (input size, input
+range, threshold), `requirements.txt` (the versions the package was validated with). The entry point was
+run on {images} test image(s) when the package was built and wrote the task-1 masks byte for byte.
+"""
+
+
+def _requirements() -> str:
+    return "".join(f"{name}=={importlib.metadata.version(name)}\n" for name in TASK2_REQUIREMENTS)
+
+
+def package_mediaeval(
+    checkpoint: str | Path,
+    onnx: str | Path,
+    out_task1: str | Path,
+    out_task2: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    split: str | Path | None = None,
+    subset: str | None = None,
+    images_dir: str | Path | None = None,
+    threads: int = 1,
+    threshold: float = 0.5,
+    smoke_images: int = 2,
+) -> dict[str, Any]:
+    """Write the MediaEval 2020 task-1 zip and task-2 build context, each validated first.
+
+    Args:
+        checkpoint: ``model.pt`` of the 2D model (for its input size, input range and name).
+        onnx: the model's ``.onnx`` file (what both tasks run).
+        out_task1: the task-1 zip to write.
+        out_task2: the task-2 folder to write (replaced atomically).
+        manifest: manifest CSV, with ``split`` and ``subset``, when the test images are a split's subset. Defaults to None.
+        split: split CSV. Defaults to None.
+        subset: subset of the split. Defaults to None.
+        images_dir: a folder of test images instead of a split's subset. Defaults to None.
+        threads: ONNX Runtime threads. Defaults to 1.
+        threshold: probability threshold; changes results. Defaults to 0.5.
+        smoke_images: test images the task-2 entry point is run on while validating. Defaults to 2.
+
+    Returns:
+        a summary: number of images, the model-call mean FPS, the written paths.
+
+    Raises:
+        DataError: unusable inputs; :class:`~kdseg.submit.validate.SubmissionError` if a package breaks a rule.
+    """
+    images = input_images(manifest=manifest, split=split, subset=subset, images_dir=images_dir)
+    names = [image.path.name for image in images]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"test images share file names ({', '.join(repeated[:5])}); task 1 names each mask after its image, so names must be unique.")
+    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold)
+    model = str(meta.get("model") or Path(checkpoint).parent.name)
+    results = segment_images(segmenter, images)
+    members = {r.image.path.name: encode_mask(r.mask, r.image.path.name) for r in results}
+    archive = zip_bytes(members)
+    validate_mediaeval_task1(archive, {r.image.path.name: r.mask.shape for r in results}, {r.image.path.name: r.mask for r in results})
+    write_bytes(out_task1, archive)
+    log.info("wrote %s (%d masks); %s (model call)", out_task1, len(members), mean_fps_line([r.seconds for r in results]))
+
+    smoke = [image.path for image in images[: max(1, smoke_images)]]
+    with atomic_directory(out_task2) as folder:
+        write_text(folder / "Dockerfile", _dockerfile(model))
+        write_text(folder / "README.md", _readme(model, len(smoke)))
+        write_text(folder / "requirements.txt", _requirements())
+        write_bytes(folder / "predict.py", Path(task2_entrypoint.__file__).read_bytes())
+        write_bytes(folder / MODEL_FILE, Path(onnx).read_bytes())
+        write_json(folder / CONFIG_FILE, model_config(meta, threshold))
+        validate_mediaeval_task2(folder, smoke, {p.name: members[p.name] for p in smoke})
+    log.info("wrote the task-2 build context %s (entry point checked on %d image(s))", out_task2, len(smoke))
+    return {"images": len(results), "mean_fps": len(results) / max(sum(r.seconds for r in results), 1e-12), "task1": str(out_task1), "task2": str(out_task2)}
