@@ -17,11 +17,20 @@ def raw() -> dict:
     return load_yaml(ROOT / "workflow_config.yaml")
 
 
-def test_every_preset_resolves(raw):
-    for preset in raw["presets"]:
-        config = resolve_config(raw, {"preset": preset})
-        assert config["preset"] == preset
-        assert active_experiments(config) == ["kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_kd", "dsd"]
+ALL_EXPERIMENTS = ["kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_kd", "dsd"]
+
+
+@pytest.mark.parametrize(
+    ("preset", "experiments"), [("demo", ALL_EXPERIMENTS), ("paper", ALL_EXPERIMENTS), ("cpu", ["kd_resunetpp"])]
+)
+def test_every_preset_resolves(raw, preset, experiments):
+    config = resolve_config(raw, {"preset": preset})
+    assert config["preset"] == preset
+    assert active_experiments(config) == experiments
+
+
+def test_every_preset_is_tested(raw):
+    assert sorted(raw["presets"]) == ["cpu", "demo", "paper"]
 
 
 def test_demo_preset_uses_the_synthetic_data_sets(raw):

@@ -97,16 +97,16 @@ def resolve_config(
             f"{origin}: preset {selected!r} is not defined; defined presets: {', '.join(sorted(presets)) or 'none'}."
             + _suggest(selected, presets)
         )
+    # every preset is checked, so a typo in one that is not run today is found too; the selected one
+    # first, so that an error in it names its own data sets
     resolved = None
-    for name in sorted(presets):
+    for name in [selected, *sorted(set(presets) - {selected})]:
         candidate = deep_merge(deep_merge(merged_raw, presets[name]), overrides)
         candidate["preset"] = name
         where = f"{origin} (preset {name!r})"
         _validate_schema(candidate, schema, where)
         _check_references(candidate, where)
-        if name == selected:
-            resolved = candidate
-    assert resolved is not None
+        resolved = resolved or candidate
     return resolved
 
 

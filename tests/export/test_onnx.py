@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from kdseg.data.images import read_rgb
+from kdseg.engine.checkpoint import load_model, save_model
 from kdseg.engine.data import normalise_image, resize_image
 from kdseg.export import onnx as onnx_export
 from kdseg.export.entrypoints import export_onnx_entry
@@ -35,6 +36,7 @@ def test_parity_for_each_family(arch: str, datasets: dict[int, dict[str, Path]],
 
     parity = report["parity"]
     assert parity["max_abs_diff"] <= 1e-3 and 0 <= parity["mean_abs_diff"] <= parity["max_abs_diff"]
+    assert parity["bound"] == pytest.approx(1e-3 * max(1.0, parity["max_abs_logit"]))
     assert parity["cases"] == (["img2", "img3"] if model_class.spatial_dims == 2 else ["case1", "case2"])
     assert read_json(tmp_path / "parity.json") == report
     assert report["sha256"] == file_digest(tmp_path / "model.onnx")
@@ -66,9 +68,46 @@ def test_parity_failure_writes_nothing(datasets: dict[int, dict[str, Path]], tmp
     checkpoint = save_tiny_checkpoint(tmp_path / "model.pt", "unet")
     real_run = OnnxModel.run
     monkeypatch.setattr(OnnxModel, "run", lambda self, batch: real_run(self, batch) + 0.01)
-    with pytest.raises(DataError, match=r"ONNX parity check failed .* max \|ONNX Runtime - PyTorch\| = 0\.01 .*tolerance 0\.001"):
+    with pytest.raises(DataError, match=r"ONNX parity check failed .* max \|ONNX Runtime - PyTorch\| = 0\.01 on the logits, above the bound .*tolerance 0\.001"):
         export_onnx(checkpoint, data["manifest"], data["split"], tmp_path / "m.onnx", tmp_path / "m.json", cases=1)
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.json").exists()
+
+
+def _large_logit_checkpoint(path: Path) -> Path:
+    """A tiny U-Net whose output layer is scaled up, as Dice-only training leaves it: logits far above 1."""
+    model, meta = load_model(save_tiny_checkpoint(path, "unet"))
+    output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        output_layer.weight.mul_(1000.0)
+        output_layer.bias.mul_(1000.0)
+    save_model(path, model, "unet", meta)
+    return path
+
+
+@pytest.mark.parametrize(("relative_offset", "passes"), [(5e-4, True), (2e-3, False)])
+def test_parity_bound_scales_with_the_logits(relative_offset: float, passes: bool, datasets: dict[int, dict[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = datasets[2]
+    checkpoint = _large_logit_checkpoint(tmp_path / "model.pt")
+    real_run = OnnxModel.run
+
+    def run_with_error(self: OnnxModel, batch: np.ndarray) -> np.ndarray:
+        # an error of a given fraction of the largest logit, as float32 rounding through many layers gives
+        logits = real_run(self, batch)
+        return logits + relative_offset * np.abs(logits).max()
+
+    monkeypatch.setattr(OnnxModel, "run", run_with_error)
+
+    def export() -> dict:
+        return export_onnx(checkpoint, data["manifest"], data["split"], tmp_path / "m.onnx", tmp_path / "m.json", cases=2)
+
+    if passes:
+        parity = export()["parity"]
+        assert parity["max_abs_logit"] > 10 and parity["max_abs_diff"] > 1e-3
+        assert parity["bound"] == pytest.approx(1e-3 * parity["max_abs_logit"]) and parity["max_abs_diff"] <= parity["bound"]
+    else:
+        with pytest.raises(DataError, match=r"above the bound .* \(tolerance 0\.001 x max\(1, max \|logit\| = "):
+            export()
+        assert not (tmp_path / "m.onnx").exists()
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ import torch
 
 from kdseg.export import tensorrt as trt_export
 from kdseg.export.entrypoints import build_engine_entry
-from kdseg.export.tensorrt import TensorRTRunner, TensorRTUnavailableError, build_engine, check_engine_requirements, import_tensorrt
+from kdseg.export.tensorrt import (
+    TensorRTRunner,
+    TensorRTUnavailableError,
+    build_engine,
+    check_engine_requirements,
+    import_tensorrt,
+)
 from kdseg.utils.errors import ConfigError, DataError
 
 INSTALL = "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12"

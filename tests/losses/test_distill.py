@@ -214,3 +214,12 @@ def test_ill_shape(loss):
 def test_ill_empty_discriminator_scores():
     with pytest.raises(ValueError, match="needs scores for both real and fake inputs, got 0 real and 2 fake"):
         discriminator_accuracy(torch.zeros(0), torch.zeros(2))
+
+
+@pytest.mark.parametrize("loss", [DiceDistillationLoss(), DiceDistillationLoss(target="hard"), SelfDistillationKLLoss(activation="sigmoid"), SelfDistillationKLLoss(activation="softmax")], ids=["dice-soft", "dice-hard", "kl-sigmoid", "kl-softmax"])
+def test_bfloat16_logits_are_computed_in_float32(loss):
+    torch.manual_seed(0)
+    student, teacher = (3 * torch.randn(2, 3, 32, 32)).bfloat16(), (3 * torch.randn(2, 3, 32, 32)).bfloat16()
+    low, reference = loss(student, teacher), loss(student.float(), teacher.float())
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, reference, rtol=1e-6, atol=1e-7)

@@ -222,3 +222,16 @@ def test_ill_shape(name):
         loss(torch.zeros(1, 3, 2, 2), torch.zeros(1, 1, 2, 2))
     with pytest.raises(ValueError, match=r"expected logits of shape \(B, C, H, W\[, D\]\), got shape \(4, 4\)"):
         loss(torch.zeros(4, 4), torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_bfloat16_logits_are_summed_in_float32(name):
+    # under bf16 autocast the network hands over bf16 logits; a Dice sum over a whole image kept in bf16
+    # keeps about 3 significant digits, so every loss must compute in float32
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(2, 3, 64, 64)).bfloat16()
+    target = (torch.rand(2, 3, 64, 64) > 0.7).float()
+    loss = create_loss(name)
+    low, reference = loss(logits, target), loss(logits.float(), target)
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, reference, rtol=1e-6, atol=1e-7)

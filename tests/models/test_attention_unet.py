@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.models.base import BaseModelTester
 
 from kdseg.models.attention_unet import AttentionGate, AttentionUNet
 from kdseg.models.unet import UNet
 from kdseg.utils.errors import DataError
+from tests.models.base import BaseModelTester
 
 
 class TestAttentionUNet(BaseModelTester):

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.models._helpers3d import Model3DTester, sample
 
 from kdseg.models import create_model
 from kdseg.models.blocks3d import upsample_trilinear
 from kdseg.models.cascaded_unet3d import CascadedUNet3D
+from tests.models._helpers3d import Model3DTester, sample
 
 TINY: dict[str, Any] = {"features": 4, "depth": 2, "stage1_features": 4, "stage1_depth": 2, "stage1_scale": 2}
 

@@ -8,10 +8,10 @@ from typing import Any
 import onnx
 import pytest
 import torch
-from tests.models._helpers3d import Model3DTester, Pass, sample
 
 from kdseg.models import create_model
 from kdseg.models.monai_adapters import DynUNetSeg, UNETRSeg
+from tests.models._helpers3d import Model3DTester, Pass, sample
 
 DSD_KEYS = frozenset({"encoder_outputs", "decoder_outputs"})
 TINY_UNETR: dict[str, Any] = {"img_size": (32, 16, 16), "feature_size": 4, "hidden_size": 48, "num_heads": 4, "mlp_dim": 96}

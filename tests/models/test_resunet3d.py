@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 import torch
-from tests.models._helpers3d import Model3DTester
 from monai.networks.nets import SegResNet
 
 from kdseg.models import create_model
 from kdseg.models.resunet3d import ResUNet3D
+from tests.models._helpers3d import Model3DTester
 
 
 class TestResUNet3D(Model3DTester):

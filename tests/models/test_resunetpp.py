@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.models.base import BaseModelTester
 
 from kdseg.models import create_model
 from kdseg.models.resunetpp import ASPP, AttentionBlock, ResidualSEBlock, ResUNetPlusPlus
+from tests.models.base import BaseModelTester
 
 
 class TestResUNetPlusPlus(BaseModelTester):

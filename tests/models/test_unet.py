@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.models.base import BaseModelTester
 
 from kdseg.models.unet import UNet
 from kdseg.utils.errors import DataError
+from tests.models.base import BaseModelTester
 
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 import torch
-from tests.models._helpers3d import Model3DTester, sample
 
 from kdseg.models import create_model
 from kdseg.models.blocks3d import upsample_trilinear
 from kdseg.models.unet3d import UNet3D
+from tests.models._helpers3d import Model3DTester, sample
 
 
 class TestUNet3D(Model3DTester):

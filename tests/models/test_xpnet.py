@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from tests.models.base import BaseModelTester
 
 from kdseg.models.unet import UNet
 from kdseg.models.xpnet import HierarchicalDiscriminator, PyramidSqueezeAttention, SeparableUNetEPSA, UNetEPSA
+from tests.models.base import BaseModelTester
 
 
 class TestUNetEPSA(BaseModelTester):

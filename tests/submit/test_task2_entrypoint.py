@@ -22,7 +22,7 @@ from kdseg.export.onnx import onnxruntime_session
 from kdseg.submit import task2_entrypoint
 from kdseg.submit.task2_entrypoint import Segmenter, encode_mask, format_timing
 from kdseg.submit.validate import check_mask, check_timing
-from tests.export._helpers import polyp_model, polyp_image  # noqa: F401  (fixture)
+from tests.export._helpers import polyp_image, polyp_model  # noqa: F401  (fixture)
 
 ENTRY = Path(task2_entrypoint.__file__)
 CONFIG = {"size": [32, 32], "input_range": "unit", "threshold": 0.5}

@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from kdseg.data.volumes import nifti_bytes
-from kdseg.submit.common import zip_bytes
 from kdseg.submit.task2_entrypoint import encode_mask, format_timing
 from kdseg.submit.validate import (
     Problem,
@@ -25,6 +24,7 @@ from kdseg.submit.validate import (
     validate_mediaeval_task2,
 )
 from kdseg.utils.errors import DataError
+from kdseg.utils.io import zip_bytes
 from tests.export._helpers import polyp_model  # noqa: F401  (fixture)
 
 SIZES = {"a.jpg": (6, 8), "b.png": (5, 4)}

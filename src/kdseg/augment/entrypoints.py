@@ -13,8 +13,8 @@ __all__ = ["augment_entry"]
 
 def augment_entry(argv: Sequence[str] | None = None) -> None:
     """``kdseg-augment``: apply a paper's recipe to the training subset and write images, masks and a manifest."""
-    from kdseg.augment.recipes import RECIPES
     from kdseg.augment.materialize import augment_dataset
+    from kdseg.augment.recipes import RECIPES
 
     parser = argparse.ArgumentParser(prog="kdseg-augment", description=augment_entry.__doc__)
     parser.add_argument("--manifest", required=True, type=Path, help="[REQUIRED] manifest CSV of the data set.")

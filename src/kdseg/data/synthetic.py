@@ -36,7 +36,6 @@ import io
 import logging
 import tarfile
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from scipy import ndimage
 from kdseg.data.images import binarise_mask
 from kdseg.data.volumes import write_nifti
 from kdseg.utils.errors import ConfigError
-from kdseg.utils.io import atomic_directory, gzip_bytes, write_bytes, write_json
+from kdseg.utils.io import atomic_directory, gzip_bytes, write_bytes, write_json, zip_bytes
 from kdseg.utils.options import look_up_option
 from kdseg.utils.progress import progress
 from kdseg.utils.seed import rng_for
@@ -122,7 +121,6 @@ _MUCOSA_RGB = np.array([0.80, 0.45, 0.40])
 _POLYP_TINT = np.array([1.02, 1.22, 1.18])
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -492,16 +490,7 @@ def _members(root: Path) -> list[tuple[str, Path]]:
 
 def _zip_bytes(root: Path) -> bytes:
     """Zip of everything under ``root`` with fixed dates and unix permissions."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, path in _members(root):
-            is_dir = path.is_dir()
-            info = zipfile.ZipInfo(name + "/" if is_dir else name, date_time=_ZIP_DATE)
-            info.create_system = 3  # unix, so the permission bits below are read back
-            info.external_attr = ((0o40755 << 16) | 0x10) if is_dir else (0o100644 << 16)
-            info.compress_type = zipfile.ZIP_STORED if is_dir else zipfile.ZIP_DEFLATED
-            archive.writestr(info, b"" if is_dir else path.read_bytes())
-    return buffer.getvalue()
+    return zip_bytes({name: None if path.is_dir() else path.read_bytes() for name, path in _members(root)})
 
 
 def _tar_gz_bytes(root: Path) -> bytes:

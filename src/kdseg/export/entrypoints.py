@@ -24,7 +24,7 @@ def export_onnx_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--subset", default="val", help="[OPTIONAL] subset whose first cases feed the parity check. Default: val.")
     parser.add_argument("--cases", type=int, default=4, help="[OPTIONAL] real cases compared. Default: 4.")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"[OPTIONAL] ONNX opset, >= {OPSET}. Default: {OPSET}.")
-    parser.add_argument("--tolerance", type=float, default=PARITY_TOLERANCE, help=f"[OPTIONAL] largest max |logit difference| accepted. Default: {PARITY_TOLERANCE:g}.")
+    parser.add_argument("--tolerance", type=float, default=PARITY_TOLERANCE, help=f"[OPTIONAL] largest max |logit difference| accepted, as a fraction of max(1, max |logit|). Default: {PARITY_TOLERANCE:g}.")
     parser.add_argument("--optimisation", default="all", choices=sorted(OPTIMISATION_LEVELS), help="[OPTIONAL] ONNX Runtime graph optimisation of the check. Default: all.")
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] CPU threads of PyTorch and ONNX Runtime. Default: 1.")
     add_common_args(parser)

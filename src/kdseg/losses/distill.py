@@ -20,6 +20,7 @@ from kdseg.losses.segmentation import (
     _check_non_negative,
     _check_positive,
     _check_reduction,
+    _full_precision,
     _reduce,
 )
 from kdseg.utils.options import look_up_option
@@ -76,7 +77,7 @@ class DiceDistillationLoss(_Loss):
 
     def teacher_target(self, teacher_logits: torch.Tensor) -> torch.Tensor:
         """The detached target built from the teacher's logits (soft probabilities or a 0/1 mask)."""
-        teacher_logits = teacher_logits.detach()
+        teacher_logits = _full_precision(teacher_logits.detach())
         if self.target == "hard":
             return (teacher_logits > 0).to(teacher_logits.dtype)
         return torch.sigmoid(teacher_logits)
@@ -131,8 +132,8 @@ class SelfDistillationKLLoss(_Loss):
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         _check_logits_and_target(student_logits, teacher_logits, target_name="teacher logits")
-        student = student_logits / self.temperature
-        teacher = teacher_logits.detach() / self.temperature
+        student = _full_precision(student_logits) / self.temperature
+        teacher = _full_precision(teacher_logits.detach()) / self.temperature
         if self.activation == "softmax":
             log_p_teacher = F.log_softmax(teacher, dim=1)
             log_p_student = F.log_softmax(student, dim=1)

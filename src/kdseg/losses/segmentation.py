@@ -105,6 +105,11 @@ def _sum_dims(x: torch.Tensor, batch: bool) -> list[int]:
     return ([0] if batch else []) + list(range(2, x.ndim))
 
 
+def _full_precision(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 → float32: under autocast a sum over a whole image in bfloat16 keeps ~3 digits."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _soft_dice(
     probs: torch.Tensor, target: torch.Tensor, *, squared_denominator: bool, smooth: float, batch: bool
 ) -> torch.Tensor:
@@ -135,7 +140,7 @@ def _soft_tversky(
 
 def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor, *, batch: bool) -> torch.Tensor:
     """Binary cross-entropy averaged over voxels, per image and channel (B, C) or per channel (C,)."""
-    elementwise = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    elementwise = F.binary_cross_entropy_with_logits(_full_precision(logits), _full_precision(target), reduction="none")
     return elementwise.mean(_sum_dims(logits, batch))
 
 
@@ -182,7 +187,7 @@ class SoftDiceLoss(_Loss):
         """Unreduced loss, (B, C) or (C,) with ``batch``."""
         _check_logits_and_target(logits, target)
         dice = _soft_dice(
-            torch.sigmoid(logits),
+            torch.sigmoid(_full_precision(logits)),
             target,
             squared_denominator=self.squared_denominator,
             smooth=self.smooth,
@@ -238,7 +243,7 @@ class TverskyLoss(_Loss):
         """Unreduced loss, (B, C) or (C,) with ``batch``."""
         _check_logits_and_target(logits, target)
         tversky = _soft_tversky(
-            torch.sigmoid(logits), target, alpha=self.alpha, beta=self.beta, smooth=self.smooth, batch=self.batch
+            torch.sigmoid(_full_precision(logits)), target, alpha=self.alpha, beta=self.beta, smooth=self.smooth, batch=self.batch
         )
         return 1.0 - tversky
 

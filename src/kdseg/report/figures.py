@@ -71,7 +71,7 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> None:
 
 def training_curves(history: pd.DataFrame, path: str | Path, title: str, monitor: str = "val_dice") -> None:
     """Loss terms, the monitored validation metric and the learning rate against the epoch."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     epochs = history["epoch"] if "epoch" in history else range(1, len(history) + 1)
     loss_columns = [c for c in history.columns if c.startswith("train_")]
     for column in loss_columns:

@@ -30,10 +30,10 @@ from kdseg.engine.checkpoint import load_checkpoint
 from kdseg.engine.data import zscore_nonzero
 from kdseg.engine.inference import predict_volume
 from kdseg.export.onnx import OnnxModel, onnxruntime_session, subset_rows
-from kdseg.submit.common import is_split_source, zip_bytes
+from kdseg.submit.common import is_split_source
 from kdseg.submit.validate import BRATS_LABELS, validate_brats
 from kdseg.utils.errors import DataError
-from kdseg.utils.io import write_bytes
+from kdseg.utils.io import write_bytes, zip_bytes
 from kdseg.utils.options import look_up_option
 from kdseg.utils.progress import progress
 

@@ -9,8 +9,7 @@ C1..C6) when the manifest has one, else the split subset's name.
 
 from __future__ import annotations
 
-import io
-import zipfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,16 @@ from kdseg.submit.task2_entrypoint import Segmenter, list_images
 from kdseg.utils.errors import DataError
 from kdseg.utils.progress import progress
 
-__all__ = ["InputImage", "Segmentation", "input_images", "is_split_source", "model_config", "load_segmenter", "segment_images", "zip_bytes"]
-
-# 1980-01-01, the earliest time a zip entry can hold: members carry no build time
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+__all__ = [
+    "InputImage",
+    "Segmentation",
+    "input_images",
+    "is_split_source",
+    "model_config",
+    "load_segmenter",
+    "require_unique",
+    "segment_images",
+]
 
 
 @dataclass(frozen=True)
@@ -123,14 +128,12 @@ def segment_images(segmenter: Segmenter, images: Sequence[InputImage]) -> list[S
     return results
 
 
-def zip_bytes(members: Mapping[str, bytes]) -> bytes:
-    """A zip of ``members`` (name -> bytes) whose bytes depend only on them: sorted names, fixed times."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(members):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # unix, so the permission bits below mean the same everywhere
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, members[name], compresslevel=6)
-    return buffer.getvalue()
+def require_unique(names: Sequence[str], what: str, why: str) -> None:
+    """Stop when two test images would write the same mask.
+
+    Raises:
+        DataError: naming ``what`` they share (up to five repeated ``names``) and ``why`` it must be unique.
+    """
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DataError(f"test images share {what} ({', '.join(repeated[:5])}); {why}")

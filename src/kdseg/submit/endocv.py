@@ -27,11 +27,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kdseg.submit.common import input_images, load_segmenter, segment_images, zip_bytes
+from kdseg.submit.common import input_images, load_segmenter, require_unique, segment_images
 from kdseg.submit.task2_entrypoint import encode_mask, format_timing
 from kdseg.submit.validate import TIMING_FILE, validate_endocv
-from kdseg.utils.errors import DataError
-from kdseg.utils.io import write_bytes
+from kdseg.utils.io import write_bytes, zip_bytes
 
 __all__ = ["mask_name", "package_endocv"]
 
@@ -75,10 +74,11 @@ def package_endocv(
         DataError: unusable inputs; :class:`~kdseg.submit.validate.SubmissionError` if the package breaks a rule.
     """
     images = input_images(manifest=manifest, split=split, subset=subset, images_dir=images_dir)
-    names = [mask_name(image.subset, image.path) for image in images]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"test images of one subset share a file stem ({', '.join(repeated[:5])}); EndoCV names each mask <stem>_mask.jpg, so stems must be unique.")
+    require_unique(
+        [mask_name(image.subset, image.path) for image in images],
+        "a file stem",
+        "EndoCV names each mask <subset>/<stem>_mask.jpg, so stems must be unique within a subset.",
+    )
     segmenter, _ = load_segmenter(checkpoint, onnx, threads, threshold)
     results = segment_images(segmenter, images)
     masks = {mask_name(r.image.subset, r.image.path): r for r in results}

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from kdseg.submit import task2_entrypoint
-from kdseg.submit.common import input_images, load_segmenter, model_config, segment_images, zip_bytes
+from kdseg.submit.common import input_images, load_segmenter, model_config, require_unique, segment_images
 from kdseg.submit.task2_entrypoint import CONFIG_FILE, MODEL_FILE, WARMUP_CALLS, encode_mask, mean_fps_line
 from kdseg.submit.validate import validate_mediaeval_task1, validate_mediaeval_task2
-from kdseg.utils.errors import DataError
-from kdseg.utils.io import atomic_directory, write_bytes, write_json, write_text
+from kdseg.utils.io import atomic_directory, write_bytes, write_json, write_text, zip_bytes
 
 __all__ = ["TASK2_REQUIREMENTS", "package_mediaeval"]
 
@@ -118,10 +117,7 @@ def package_mediaeval(
         DataError: unusable inputs; :class:`~kdseg.submit.validate.SubmissionError` if a package breaks a rule.
     """
     images = input_images(manifest=manifest, split=split, subset=subset, images_dir=images_dir)
-    names = [image.path.name for image in images]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"test images share file names ({', '.join(repeated[:5])}); task 1 names each mask after its image, so names must be unique.")
+    require_unique([image.path.name for image in images], "file names", "task 1 names each mask after its image, so file names must be unique.")
     segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold)
     model = str(meta.get("model") or Path(checkpoint).parent.name)
     results = segment_images(segmenter, images)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -36,6 +39,7 @@ __all__ = [
     "read_json",
     "write_csv",
     "gzip_bytes",
+    "zip_bytes",
     "file_digest",
 ]
 
@@ -130,6 +134,25 @@ def write_csv(frame: Any, path: str | os.PathLike[str], **to_csv_kwargs: Any) ->
 def gzip_bytes(data: bytes, level: int = 6) -> bytes:
     """Gzip ``data`` with a zero timestamp and no file name, so equal input gives equal bytes."""
     return gzip.compress(data, compresslevel=level, mtime=0)
+
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def zip_bytes(members: Mapping[str, bytes | None]) -> bytes:
+    """A zip of ``members`` (name -> bytes; None for a folder entry) whose bytes depend only on them:
+    sorted names, a fixed date and unix permissions (0644 files, 0755 folders)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(members):
+            data = members[name]
+            is_dir = data is None
+            info = zipfile.ZipInfo(name.rstrip("/") + "/" if is_dir else name, date_time=ZIP_DATE)
+            info.create_system = 3  # unix, so the permission bits below are read back everywhere
+            info.external_attr = ((0o40755 << 16) | 0x10) if is_dir else (0o100644 << 16)
+            info.compress_type = zipfile.ZIP_STORED if is_dir else zipfile.ZIP_DEFLATED
+            archive.writestr(info, b"" if is_dir else data, compresslevel=None if is_dir else 6)
+    return buffer.getvalue()
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256", chunk_size: int = 1 << 20) -> str:
