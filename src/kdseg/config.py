@@ -106,7 +106,8 @@ def resolve_config(
         where = f"{origin} (preset {name!r})"
         _validate_schema(candidate, schema, where)
         _check_references(candidate, where)
-        resolved = resolved or candidate
+        if resolved is None:
+            resolved = candidate
     return resolved
 
 

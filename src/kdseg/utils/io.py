@@ -136,7 +136,8 @@ def gzip_bytes(data: bytes, level: int = 6) -> bytes:
     return gzip.compress(data, compresslevel=level, mtime=0)
 
 
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# 1980-01-01, the earliest time a zip entry can hold: members carry no build time
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def zip_bytes(members: Mapping[str, bytes | None]) -> bytes:
@@ -147,7 +148,7 @@ def zip_bytes(members: Mapping[str, bytes | None]) -> bytes:
         for name in sorted(members):
             data = members[name]
             is_dir = data is None
-            info = zipfile.ZipInfo(name.rstrip("/") + "/" if is_dir else name, date_time=ZIP_DATE)
+            info = zipfile.ZipInfo(name.rstrip("/") + "/" if is_dir else name, date_time=_ZIP_DATE)
             info.create_system = 3  # unix, so the permission bits below are read back everywhere
             info.external_attr = ((0o40755 << 16) | 0x10) if is_dir else (0o100644 << 16)
             info.compress_type = zipfile.ZIP_STORED if is_dir else zipfile.ZIP_DEFLATED
