@@ -1,4 +1,5 @@
-# Offline augmentation of each experiment's training subset with its paper's recipe.
+# Augmentation of each experiment's training subset with its paper's recipe: written once (offline), or
+# only resized with `augment.online`, the training loader then drawing fresh augmentations every epoch.
 
 
 rule augment_train_set:
@@ -10,6 +11,7 @@ rule augment_train_set:
         recipe=lambda wc: get_experiment(wc.exp)["augment"]["recipe"],
         size=lambda wc: " ".join(map(str, get_experiment(wc.exp)["augment"]["size"])),
         copies=lambda wc: get_experiment(wc.exp)["augment"]["copies"],
+        online=lambda wc: "--online" if get_experiment(wc.exp)["augment"].get("online") else "",
         seed=config["seed"],
     conda:
         "../envs/data.yaml"
@@ -22,5 +24,5 @@ rule augment_train_set:
         mem_mb=4000,
     shell:
         "kdseg-augment --manifest {input.manifest} --split {input.split} --recipe {params.recipe}"
-        " --size {params.size} --copies {params.copies} --seed {params.seed} --threads {threads}"
+        " --size {params.size} --copies {params.copies} {params.online} --seed {params.seed} --threads {threads}"
         " --out {output} > {log} 2>&1"

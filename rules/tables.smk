@@ -28,13 +28,14 @@ rule tables_paper:
         metrics=lambda wc, input: " ".join(f"--metrics {p}" for p in input.metrics),
         bench=lambda wc, input: " ".join(f"--bench {p}" for p in input.bench),
         preset=PRESET,
+        notes=lambda wc: " ".join(f"--note {shlex.quote(n)}" for n in get_experiment(wc.exp).get("notes", [])),
     conda:
         "../envs/report.yaml"
     log:
         f"logs/{PRESET}/tables/{{exp}}.log",
     shell:
         "kdseg-tables --experiment {wildcards.exp} --paper {params.paper} --preset {params.preset}"
-        " --reported {input.reported} {params.metrics} {params.bench}"
+        " --reported {input.reported} {params.metrics} {params.bench} {params.notes}"
         " --out-csv {output.csv} --out-md {output.md} --out-tex {output.tex} --out-html {output.html}"
         " > {log} 2>&1"
 

@@ -53,6 +53,22 @@ def test_paper_preset_keeps_the_papers_settings(raw):
     assert student["train"]["optimizer"]["betas"] == [0.5, 0.999] and student["train"]["epochs"] == 450
 
 
+@pytest.mark.parametrize("preset", ["demo", "paper", "cpu"])
+def test_brain_pretraining_and_polyp_fine_tuning_see_the_same_input_range(raw, preset):
+    # paper 002 normalises to [-1, 1]; a pre-trained first layer fed another range starts off-scale
+    config = resolve_config(raw, {"preset": preset})
+    if "attunet_transfer" in active_experiments(config):
+        ranges = {m: model_settings(config, "attunet_transfer", m)["train"]["input_range"] for m in active_models(config, "attunet_transfer")}
+        assert set(ranges.values()) == {"symmetric"}, ranges
+
+
+def test_only_paper_000_builds_an_offline_augmented_set(raw):
+    config = resolve_config(raw, {"preset": "paper"})
+    augment = {e: config["experiments"][e]["augment"] for e in ("kd_resunetpp", "attunet_transfer", "xpnet")}
+    assert not augment["kd_resunetpp"].get("online") and augment["kd_resunetpp"]["copies"] == 1
+    assert augment["attunet_transfer"]["online"] and augment["xpnet"]["online"]
+
+
 def test_command_line_wins_over_the_preset(raw):
     # snakemake hands nested --config values over as strings
     config = resolve_config(raw, {"presets": {"demo": {"experiments": {"kd_resunetpp": {"train": {"epochs": "3"}}}}}, "datasets": {"kvasir_seg": {"source": "/data/Kvasir-SEG"}}})

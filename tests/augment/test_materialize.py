@@ -266,3 +266,38 @@ def test_label_map_of_other_shape_or_values(data_3d: tuple[Path, Path], tmp_path
     write_nifti(seg, np.full((20, 20, 16), 1.5, dtype=np.float32), AFFINE)
     with pytest.raises(DataError, match="not whole numbers in 0..255"):
         augment_dataset(manifest, split, "dsd", (8, 8, 8), 1, 0, tmp_path / "aug")
+
+
+def _epoch_batches(folder: Path, epoch: int) -> list[np.ndarray]:
+    from kdseg.engine.data import AugmentedSet
+
+    dataset = AugmentedSet(folder, "symmetric")
+    dataset.set_epoch(epoch)
+    return [np.concatenate([dataset[i]["image"].numpy().ravel(), dataset[i]["target"].numpy().ravel()]) for i in range(len(dataset))]
+
+
+@pytest.mark.parametrize("recipe", ["kd_resunetpp", "attunet_transfer", "xpnet"])
+def test_online_set_draws_fresh_seeded_augmentations_each_epoch(recipe: str, data_2d: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest, split = data_2d
+    table = augment_dataset(manifest, split, recipe, (16, 16), 0, 3, tmp_path / "aug", online=True)
+    assert table["id"].tolist() == ["a__00", "b__00", "c__00"]
+    assert json.loads((tmp_path / "aug" / "recipe.json").read_text())["online"] is True
+    augment_dataset(manifest, split, recipe, (16, 16), 0, 3, tmp_path / "again", online=True)
+    first, replay = _epoch_batches(tmp_path / "aug", 0), _epoch_batches(tmp_path / "again", 0)
+    assert all(np.array_equal(x, y) for x, y in zip(first, replay))  # same seed, same epoch: the same samples
+    later = [_epoch_batches(tmp_path / "aug", epoch) for epoch in (1, 2, 3)]
+    # with three images and four epochs, at least one image must be drawn differently in some epoch
+    assert any(not np.array_equal(x, y) for batch in later for x, y in zip(first, batch))
+    from kdseg.engine.data import AugmentedSet
+
+    sample = AugmentedSet(tmp_path / "aug", "symmetric")[0]
+    assert set(np.unique(sample["target"].numpy())) <= {0.0, 1.0}
+    assert sample["image"].min() >= -1.0 and sample["image"].max() <= 1.0
+
+
+def test_online_needs_no_copies_and_a_2d_recipe(data_2d: tuple[Path, Path], data_3d: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="online augmentation draws afresh every epoch and writes no copies, but copies is 2"):
+        augment_dataset(*data_2d, "attunet_transfer", (16, 16), 2, 0, tmp_path / "aug", online=True)
+    with pytest.raises(ConfigError, match="recipe 'dsd' is 3D and has no on-the-fly form"):
+        augment_dataset(*data_3d, "dsd", (8, 8, 8), 0, 0, tmp_path / "aug3d", online=True)
+    assert not (tmp_path / "aug").exists() and not (tmp_path / "aug3d").exists()

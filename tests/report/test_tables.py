@@ -194,11 +194,11 @@ def test_markdown_latex_and_html_tables(tmp_path, kd_artifacts):
     assert "- FPS of kd_resunetpp: fastest runtime, onnxruntime on Test CPU (2 threads)." in markdown
     assert "16 of 14" not in markdown and "14 of 14 printed numbers have ours beside them" in markdown
     latex = outputs["tex"].read_text(encoding="utf-8")
-    assert latex.count(r"\begin{table}") == 3 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
+    assert latex.count(r"\begin{table}") == 4 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
     assert r"kd\_resunetpp & 0.7500 & 0.7530 & $-$0.0030" in latex
     assert "ours & paper & $\\Delta$" in latex
     page = outputs["html"].read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 3 and "Official results on algorithm efficiency task" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 4 and "Official results on algorithm efficiency task" in page
     first = {k: p.read_bytes() for k, p in outputs.items()}
     build_paper_tables("kd_resunetpp", "000", metrics=kd_artifacts["metrics"], bench=kd_artifacts["bench"], preset="demo", **{f"out_{k}": p for k, p in outputs.items()})
     assert first == {k: p.read_bytes() for k, p in outputs.items()}
@@ -268,3 +268,18 @@ def test_artifact_errors(tmp_path, kd_artifacts):
 
 def test_shipped_path_is_the_default():
     assert REPORTED_PATH.name == "paper_results.yaml" and REPORTED_PATH.is_file()
+
+
+def test_every_model_of_the_run_and_the_preset_notes_are_shown(tmp_path, kd_artifacts):
+    # a model that no paper row stands for (an ablation) still gets its row, with its parameter count
+    ablation = _metrics_json(tmp_path / "scratch.json", "resunetpp_scratch", {"jaccard": 0.6, "dsc": 0.7, "recall": 0.7, "precision": 0.75}, parameters=4062993)
+    note = "trained at 128x128 with BCE + Dice: Dice alone stalls (reports/cpu-2core/README.md)"
+    outputs = {kind: tmp_path / f"t.{kind}" for kind in ("csv", "md", "tex", "html")}
+    build_paper_tables("kd_resunetpp", "000", metrics=[*kd_artifacts["metrics"], ablation], preset="cpu", notes=[note], **{f"out_{k}": p for k, p in outputs.items()})
+    markdown = outputs["md"].read_text(encoding="utf-8")
+    assert f"Preset cpu: {note}" in markdown
+    assert "| model | parameters | dsc | jaccard | recall | precision |" in markdown
+    assert "| resunetpp_scratch | 4,062,993 | 0.7000 | 0.6000 | 0.7000 | 0.7500 |" in markdown
+    assert "| kd_resunetpp | 1,000 | 0.8500 | 0.7500 | 0.8000 | 0.9500 |" in markdown
+    assert "resunetpp\\_scratch & 4,062,993 & 0.7000" in outputs["tex"].read_text(encoding="utf-8")
+    assert "resunetpp_scratch" in outputs["html"].read_text(encoding="utf-8") and note in outputs["html"].read_text(encoding="utf-8")

@@ -22,11 +22,14 @@ def augment_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recipe", required=True, choices=sorted(RECIPES), help="[REQUIRED] the paper's augmentation recipe.")
     parser.add_argument("--size", required=True, type=int, nargs="+", help="[REQUIRED] output size: H W (2D) or X Y Z (3D crop).")
     parser.add_argument("--copies", type=int, default=1, help="[OPTIONAL] augmented copies per training sample; changes results. Default: 1.")
+    parser.add_argument(
+        "--online", action="store_true", help="[OPTIONAL] write the resized originals only; training draws the augmentations every epoch (needs --copies 0)."
+    )
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] worker processes. Default: 1.")
     parser.add_argument("--out", required=True, type=Path, help="[REQUIRED] folder to write (replaced atomically).")
     add_common_args(parser, seed=True)
     run_entry(
         parser,
-        lambda a: augment_dataset(a.manifest, a.split, a.recipe, tuple(a.size), a.copies, a.seed, a.out, threads=a.threads),
+        lambda a: augment_dataset(a.manifest, a.split, a.recipe, tuple(a.size), a.copies, a.seed, a.out, online=a.online, threads=a.threads),
         argv,
     )

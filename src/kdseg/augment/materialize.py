@@ -6,13 +6,18 @@ and written to one folder, replaced atomically::
     <out>/images/<id>.png       RGB (2D)  |  <out>/images/<id>.nii.gz   (X, Y, Z, C) float32 (3D)
     <out>/masks/<id>.png        0/255 (2D) |  <out>/masks/<id>.nii.gz    uint8 label map (3D)
     <out>/manifest.csv          id, source_id, copy, image, mask (+ label_convention, modalities in 3D)
-    <out>/recipe.json           recipe, paper, size, copies, seed, outputs per sample, albumentations version
+    <out>/recipe.json           recipe, paper, size, copies, online, seed, outputs per sample, albumentations version
 
 ``id = f"{source_id}__{copy:02d}"``; copy 0 is the un-augmented original brought to the training
 size. A 3D output keeps the source affine shifted by its crop offset, so copy 0 overlays the source
 volume in world coordinates. Every random choice is seeded from ``(seed, recipe, source id, draw)``
 and all files are written with deterministic bytes, so the folder is the same whatever the number
 of worker processes.
+
+With ``online=True`` only copy 0 is written and ``recipe.json`` says ``"online": true``: the training
+loader (:class:`kdseg.engine.data.AugmentedSet`) then draws a fresh augmentation of each image every
+epoch (:meth:`Recipe.draw`), as papers that augment "randomly before feeding [images] into the model" do,
+while the costly decoding and resizing of the originals still happen once, here.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ def augment_dataset(
     seed: int,
     out: Path,
     *,
+    online: bool = False,
     threads: int = 1,
 ) -> pd.DataFrame:
     """Expand the ``train`` subset of ``split`` with ``recipe`` and write the augmented set to ``out``.
@@ -81,6 +87,8 @@ def augment_dataset(
         copies: random draws per training sample (0 writes the resized/cropped originals only).
         seed: base seed; outputs depend on it and on nothing else random.
         out: folder to write; replaced atomically, never left half-written.
+        online: write the resized originals only and let the training loader draw the augmentations
+            every epoch; ``copies`` must then be 0. Defaults to False.
         threads: worker processes; results do not depend on it. Defaults to 1 (no pool).
 
     Returns:
@@ -100,6 +108,10 @@ def augment_dataset(
     size = chosen.check_size(size)
     if int(copies) != copies or copies < 0:
         raise ConfigError(f"copies must be a whole number >= 0, got {copies!r}. Fix experiments.<exp>.augment.copies (or --copies).")
+    if online and copies:
+        raise ConfigError(f"online augmentation draws afresh every epoch and writes no copies, but copies is {copies}; use copies 0 with --online.")
+    if online and chosen.spatial_dims != 2:
+        raise ConfigError(f"recipe {chosen.name!r} is 3D and has no on-the-fly form; set experiments.<exp>.augment.online: false.")
     if int(threads) != threads or threads < 1:
         raise ConfigError(f"threads must be a whole number >= 1, got {threads!r} (--threads).")
     train = _training_rows(Path(manifest), Path(split), chosen)
@@ -130,6 +142,7 @@ def augment_dataset(
                 "paper": chosen.paper,
                 "size": list(size),
                 "copies": int(copies),
+                "online": bool(online),
                 "seed": int(seed),
                 "outputs_per_sample": per_sample,
                 "source_samples": len(train),

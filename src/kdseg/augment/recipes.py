@@ -159,6 +159,17 @@ class Recipe(ABC):
     def augment(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...], rng: np.random.Generator) -> list[AugmentedSample]:
         """The :attr:`outputs_per_copy` samples of one draw, all random choices taken from ``rng``."""
 
+    def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> AugmentedSample:
+        """One random augmentation of a sample already at the training size (on-the-fly augmentation).
+
+        The training loader calls it on copy 0 of an augmented set written with ``online=True``, with a
+        generator seeded by the sample and the epoch, so every epoch sees fresh draws and two runs the same ones.
+
+        Raises:
+            ConfigError: the recipe has no on-the-fly form (the 3D recipes).
+        """
+        raise ConfigError(f"recipe {self.name!r} has no on-the-fly form; set experiments.<exp>.augment.online: false.")
+
     def expand(self, image: np.ndarray, mask: np.ndarray, size: Sequence[int], copies: int, seed: int, sample_id: str) -> list[AugmentedSample]:
         """Every output for one sample; list index = the ``copy`` number in the augmented manifest.
 
@@ -211,6 +222,9 @@ class _Recipe2D(Recipe):
         pipeline = seeded_compose([self._resize(size), *self.transforms(size)], _draw_seed(rng))
         return [self._run(pipeline, image, mask)]
 
+    def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> AugmentedSample:
+        return self._run(seeded_compose(self.transforms(tuple(image.shape[:2])), _draw_seed(rng)), image, mask)
+
 
 class KDResUNetPPRecipe(_Recipe2D):
     """Paper 000, KD-ResUNet++ (Kang & Gwak, MediaEval 2020): rot90 × k and the flip of each rotation.
@@ -245,6 +259,10 @@ class KDResUNetPPRecipe(_Recipe2D):
                 "Use e.g. [256, 256] as the paper does."
             )
         return values
+
+    def transforms(self, size: tuple[int, ...]) -> list[A.BasicTransform]:
+        """On the fly: a rotation by ``k × 90°`` (k uniform in 0..3), then a left-right flip with probability 0.5."""
+        return [A.RandomRotate90(p=1.0), A.HorizontalFlip(p=0.5)]
 
     def augment(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...], rng: np.random.Generator) -> list[AugmentedSample]:
         rotated = self._run(seeded_compose([self._resize(size), A.RandomRotate90(p=1.0)], _draw_seed(rng)), image, mask)

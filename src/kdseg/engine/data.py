@@ -1,6 +1,7 @@
 """Datasets that feed the training loop, and the intensity normalisations shared with inference.
 
-- :class:`AugmentedSet`: the materialised augmented training set of an experiment (2D or 3D).
+- :class:`AugmentedSet`: the materialised augmented training set of an experiment (2D or 3D), or its
+  resized originals with augmentations drawn every epoch (2D, ``online``).
 - :class:`ResizedImageSet`: original 2D images resized to the training size (validation, inference).
 - :class:`VolumeSet`: whole 3D cases, z-scored, with their region masks (validation, inference).
 - :class:`CropSet`: random patches of whole 3D cases, seeded per epoch and sample (pseudo-labelled cases).
@@ -93,6 +94,11 @@ def _to_sample(image: np.ndarray, target: np.ndarray, sample_id: str) -> dict[st
 class AugmentedSet(Dataset):
     """The augmented training set written by ``kdseg-augment``.
 
+    A set written with ``online=True`` holds each training image once, at the training size; every epoch
+    each image is then augmented afresh with its recipe's :meth:`~kdseg.augment.recipes.Recipe.draw`, from a
+    generator seeded by (the set's seed, the recipe, the image, the epoch), so batches do not depend on the
+    number of workers and two runs see the same ones.
+
     Args:
         folder: the augmented folder (``manifest.csv``, ``recipe.json``, ``images/``, ``masks/``).
         input_range: normalisation of 2D images (3D samples are already z-scored by the recipe).
@@ -107,11 +113,27 @@ class AugmentedSet(Dataset):
         self.recipe = read_json(self.folder / "recipe.json")
         self.volumetric = is_volumetric(self.manifest)
         self.input_range = input_range
+        self.epoch = 0
+        self.recipe_draw = None
+        if self.online:
+            # imported here: albumentations is needed only by sets that augment on the fly
+            from kdseg.augment.recipes import RECIPES
+
+            self.recipe_draw = look_up_option(self.recipe["recipe"], RECIPES, "augmentation recipe").draw
 
     @property
     def size(self) -> tuple[int, ...]:
         """Spatial size of every sample, (H, W) or (X, Y, Z)."""
         return tuple(self.recipe["size"])
+
+    @property
+    def online(self) -> bool:
+        """True when augmentations are drawn here, every epoch, rather than read from disk."""
+        return bool(self.recipe.get("online", False))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the next epoch's augmentations (called by the trainer before each epoch)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -122,8 +144,11 @@ class AugmentedSet(Dataset):
             image, _ = load_case(str(self.folder / row["image"]))
             labels, _ = load_nifti(self.folder / row["mask"])
             return _to_sample(image, label_regions(labels, row["label_convention"]), row["id"])
-        image = normalise_image(read_rgb(self.folder / row["image"]), self.input_range)
-        return _to_sample(image, read_mask(self.folder / row["mask"])[None], row["id"])
+        image, mask = read_rgb(self.folder / row["image"]), read_mask(self.folder / row["mask"])
+        if self.recipe_draw is not None:
+            drawn = self.recipe_draw(image, mask, rng_for(int(self.recipe["seed"]), self.recipe["recipe"], row["source_id"], "epoch", self.epoch))
+            image, mask = drawn.image, drawn.mask
+        return _to_sample(normalise_image(image, self.input_range), mask[None], row["id"])
 
 
 class ResizedImageSet(Dataset):

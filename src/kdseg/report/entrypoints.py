@@ -34,12 +34,13 @@ def tables_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-md", type=Path, help="[OPTIONAL] the tables as Markdown (ours, paper, difference side by side).")
     parser.add_argument("--out-tex", type=Path, help="[OPTIONAL] the tables as LaTeX (booktabs).")
     parser.add_argument("--out-html", type=Path, help="[OPTIONAL] the tables as an HTML page.")
+    parser.add_argument("--note", action="append", default=[], help="[OPTIONAL] how the preset departs from the paper and why; repeatable.")
     add_common_args(parser)
     run_entry(
         parser,
         lambda a: build_paper_tables(
             a.experiment, a.paper, a.reported, a.metrics, a.bench, preset=a.preset,
-            out_csv=a.out_csv, out_md=a.out_md, out_tex=a.out_tex, out_html=a.out_html,
+            out_csv=a.out_csv, out_md=a.out_md, out_tex=a.out_tex, out_html=a.out_html, notes=a.note,
         ),
         argv,
     )

@@ -360,14 +360,41 @@ def _summary_line(frame: pd.DataFrame, preset: str) -> str:
     )
 
 
-def markdown_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str) -> str:
-    """Every table of a paper as GitHub Markdown, with its notes."""
-    lines = [f"# Paper {frame['paper'].iloc[0]}: {paper['title']}", "", f"Experiment `{paper['experiment']}`; source `{paper['file']}`.", "", _summary_line(frame, preset), ""]
-    for table, wide, notes in _tables_of(frame, paper):
+#: metrics of the run table, in this order, where any model has them (2D; 3D region Dice and HD95 follow)
+RUN_METRICS = ("dsc", "jaccard", "recall", "precision")
+
+
+def run_table(metrics: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Every evaluated model of the run, the paper's or not (e.g. an ablation): parameters and main metrics.
+
+    Columns: ``parameters``, then :data:`RUN_METRICS` and the 3D ``dice_*`` / ``hd95_*`` values that any model has.
+    """
+    names = list(dict.fromkeys(k for m in metrics.values() for k in m["metrics"]))
+    columns = [k for k in RUN_METRICS if k in names] + sorted(k for k in names if k.startswith(("dice_", "hd95_")))
+    rows = {model: {"parameters": m.get("parameters"), **{k: m["metrics"].get(k) for k in columns}} for model, m in metrics.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["parameters", *columns]).rename_axis("model")
+
+
+def _run_cells(run: pd.DataFrame) -> list[list[str]]:
+    return [[model, *("—" if pd.isna(v) else (f"{int(v):,}" if c == "parameters" else f"{v:.4f}") for c, v in row.items())] for model, row in run.iterrows()]
+
+
+def _preamble(frame: pd.DataFrame, preset: str, notes: Sequence[str]) -> list[str]:
+    return [_summary_line(frame, preset), *(f"Preset {preset}: {note}" for note in notes)]
+
+
+def markdown_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
+    """Every table of a paper as GitHub Markdown, with its notes; then the run's own models (``run``, see :func:`run_table`)."""
+    lines = [f"# Paper {frame['paper'].iloc[0]}: {paper['title']}", "", f"Experiment `{paper['experiment']}`; source `{paper['file']}`.", ""]
+    lines += [line for text in _preamble(frame, preset, notes) for line in (text, "")]
+    for table, wide, table_notes in _tables_of(frame, paper):
         header = ["Paper row"] + [top if not sub else f"{top} {sub}" for top, sub in wide.columns]
         lines += [f"## {table['name']}: {table['caption']}", "", _md_row(header), _md_row(["---"] * 2 + ["---:"] * (len(header) - 2))]
         lines += [_md_row([row, *values]) for row, values in zip(wide.index, wide.to_numpy().tolist())]
-        lines += [""] + [f"- {note}" for note in notes] + [""]
+        lines += [""] + [f"- {note}" for note in table_notes] + [""]
+    if run is not None and not run.empty:
+        lines += [f"## Every model of this run (preset {preset})", "", _md_row(["model", *run.columns]), _md_row(["---"] + ["---:"] * len(run.columns))]
+        lines += [_md_row(cells) for cells in _run_cells(run)] + [""]
     return "\n".join(lines)
 
 
@@ -383,10 +410,10 @@ def _tex(text: str) -> str:
     return "".join(_LATEX_TEXT.get(ch, _LATEX_SPECIAL.get(ch, ch)) for ch in str(text))
 
 
-def latex_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str) -> str:
+def latex_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
     """Every table of a paper as a LaTeX ``table`` (booktabs), ours/paper/Δ under each paper column."""
-    out = [f"% Paper {frame['paper'].iloc[0]}: {paper['title']} -- experiment {paper['experiment']}, preset {preset}. Needs \\usepackage{{booktabs}}.", ""]
-    for table, wide, notes in _tables_of(frame, paper):
+    out = [f"% Paper {frame['paper'].iloc[0]}: {paper['title']} -- experiment {paper['experiment']}, preset {preset}. Needs \\usepackage{{booktabs}}.", *(f"% Preset {preset}: {note}" for note in notes), ""]
+    for table, wide, table_notes in _tables_of(frame, paper):
         groups = list(dict.fromkeys(top for top, sub in wide.columns if sub))
         out += [r"\begin{table}[ht]", r"\centering", r"\small", f"\\caption{{Paper {_tex(frame['paper'].iloc[0])}, {_tex(table['name'])}: {_tex(table['caption'])} (ours, preset {_tex(preset)}).}}"]
         out += [r"\begin{tabular}{ll" + "rrr" * len(groups) + "}", r"\toprule"]
@@ -396,8 +423,13 @@ def latex_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str) -> 
         out.append(r"\midrule")
         out += [" & ".join(_tex(c) for c in (row, *values)) + r" \\" for row, values in zip(wide.index, wide.to_numpy().tolist())]
         out += [r"\bottomrule", r"\end{tabular}"]
-        out += [f"\\par\\footnotesize {_tex(note)}" for note in notes]
+        out += [f"\\par\\footnotesize {_tex(note)}" for note in table_notes]
         out += [r"\end{table}", ""]
+    if run is not None and not run.empty:
+        out += [r"\begin{table}[ht]", r"\centering", r"\small", f"\\caption{{Every model of this run (preset {_tex(preset)}).}}"]
+        out += [r"\begin{tabular}{l" + "r" * len(run.columns) + "}", r"\toprule", " & ".join(_tex(c) for c in ("model", *run.columns)) + r" \\", r"\midrule"]
+        out += [" & ".join(_tex(c) for c in cells) + r" \\" for cells in _run_cells(run)]
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -408,15 +440,18 @@ _HTML_STYLE = (
 )
 
 
-def html_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str) -> str:
+def html_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
     """Every table of a paper as one self-contained HTML page (the workflow report embeds it)."""
     title = f"Paper {frame['paper'].iloc[0]}: {paper['title']}"
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>{_HTML_STYLE}</style></head><body>"]
-    parts += [f"<h1>{html.escape(title)}</h1>", f"<p>Experiment <code>{html.escape(paper['experiment'])}</code>; source <code>{html.escape(paper['file'])}</code>.</p>", f"<p>{html.escape(_summary_line(frame, preset))}</p>"]
-    for table, wide, notes in _tables_of(frame, paper):
+    parts += [f"<h1>{html.escape(title)}</h1>", f"<p>Experiment <code>{html.escape(paper['experiment'])}</code>; source <code>{html.escape(paper['file'])}</code>.</p>", *(f"<p>{html.escape(text)}</p>" for text in _preamble(frame, preset, notes))]
+    for table, wide, table_notes in _tables_of(frame, paper):
         parts.append(f"<h2>{html.escape(table['name'])}: {html.escape(table['caption'])}</h2>")
         parts.append(wide.reset_index().to_html(border=0, escape=True, index=False))
-        parts += [f"<p class=\"note\">{html.escape(note)}</p>" for note in notes]
+        parts += [f"<p class=\"note\">{html.escape(note)}</p>" for note in table_notes]
+    if run is not None and not run.empty:
+        parts.append(f"<h2>Every model of this run (preset {html.escape(preset)})</h2>")
+        parts.append(pd.DataFrame(_run_cells(run), columns=["model", *run.columns]).to_html(border=0, escape=True, index=False))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -434,6 +469,7 @@ def build_paper_tables(
     out_md: str | Path | None = None,
     out_tex: str | Path | None = None,
     out_html: str | Path | None = None,
+    notes: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rebuild a paper's tables from our artifacts and write them.
 
@@ -448,6 +484,7 @@ def build_paper_tables(
         out_md: every table in wide form as Markdown. Defaults to None (not written).
         out_tex: the same as LaTeX. Defaults to None.
         out_html: the same as an HTML page. Defaults to None.
+        notes: how the preset departs from the paper and why, printed under the summary. Defaults to ().
 
     Returns:
         The long table.
@@ -461,11 +498,12 @@ def build_paper_tables(
     if entry["experiment"] != experiment:
         raise ConfigError(f"{reported} maps paper {paper} to experiment {entry['experiment']!r}, not {experiment!r}; check the experiment's `paper:` key in the workflow config.")
     reasons = {(table["name"], row): reason for table in entry["tables"] for row, reason in table.get("not_reproduced", {}).items()}
-    frame = compare_with_paper(reported_cells(papers, paper), load_metrics(metrics, experiment), load_benchmarks(bench, experiment), preset, reasons)
+    ours = load_metrics(metrics, experiment)
+    frame = compare_with_paper(reported_cells(papers, paper), ours, load_benchmarks(bench, experiment), preset, reasons)
     write_csv(frame, out_csv, float_format="%.10g")
     writers = ((out_md, markdown_tables), (out_tex, latex_tables), (out_html, html_tables))
     for path, render in writers:
         if path is not None:
-            write_text(path, render(frame, entry, preset))
+            write_text(path, render(frame, entry, preset, run_table(ours), notes))
     log.info("paper %s (%s): %d of %d printed numbers compared with ours", paper, experiment, int((frame["status"] == "ok").sum()), len(frame))
     return frame

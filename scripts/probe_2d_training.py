@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Where does a 2D training budget go? Train one variant for a fixed number of steps and log what stalls it.
+
+A developer tool for the diagnosis in ``reports/cpu-2core/README.md``: it trains a kdseg architecture on an
+experiment's manifest and split with batches drawn on the fly from the training images kept in memory
+(resized once; random rot90 × horizontal flip per image and step, seeded by (seed, step)), and every
+``--eval-every`` steps writes one CSV row:
+
+- ``train_loss`` mean over the steps since the last row; ``val_dice`` mean per-image Dice at the training size;
+- ``max_abs_logit`` the largest |logit| on the validation images;
+- ``dead_wrong`` the share of validation pixels that are misclassified with |logit| > 15, where σ'(z) < 3e-7:
+  a loss that acts through σ (soft Dice) no longer moves them, a cross-entropy still does;
+- ``grad_norm`` the global gradient norm of the last step; ``seconds`` wall time since the start.
+
+``plot`` draws the rows of several probes side by side (validation Dice, max |logit|, dead-wrong share).
+
+Example::
+
+    python scripts/probe_2d_training.py train --manifest results/data/kvasir_seg/manifest.csv \\
+        --split results/data/kvasir_seg/splits/medico2020.csv --arch resunetpp --loss dice --steps 1500 \\
+        --out reports/cpu-2core/diagnosis/resunetpp_dice.csv
+    python scripts/probe_2d_training.py plot reports/cpu-2core/diagnosis/*.csv --out reports/cpu-2core/diagnosis/curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kdseg.data.images import read_mask, read_rgb
+from kdseg.data.manifest import read_manifest, read_split, select_subset
+from kdseg.engine.data import normalise_image, resize_image, resize_mask
+from kdseg.losses import create_loss
+from kdseg.models import create_model
+from kdseg.utils.io import write_csv
+
+DEAD_LOGIT = 15.0
+
+
+def load_subset(manifest: pd.DataFrame, split: pd.DataFrame, subset: str, size: int, input_range: str) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = select_subset(manifest, split, subset)
+    images = np.stack([normalise_image(resize_image(read_rgb(p), (size, size)), input_range) for p in rows["image"]])
+    masks = np.stack([resize_mask(read_mask(p), (size, size))[None] for p in rows["mask"]]).astype(np.float32)
+    return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+def draw_batch(images: torch.Tensor, masks: torch.Tensor, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch with a random rot90 (k = 0..3) and horizontal flip per image (the paper-000 transforms)."""
+    index = torch.randint(len(images), (batch,), generator=generator)
+    turns = torch.randint(4, (batch,), generator=generator)
+    flips = torch.rand(batch, generator=generator) < 0.5
+    xs, ys = [], []
+    for i, k, f in zip(index.tolist(), turns.tolist(), flips.tolist()):
+        x, y = torch.rot90(images[i], k, (1, 2)), torch.rot90(masks[i], k, (1, 2))
+        if f:
+            x, y = x.flip(2), y.flip(2)
+        xs.append(x)
+        ys.append(y)
+    return torch.stack(xs), torch.stack(ys)
+
+
+@torch.inference_mode()
+def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, amp: bool) -> dict[str, float]:
+    network.eval()
+    dices, max_logit, dead, pixels = [], 0.0, 0, 0
+    for start in range(0, len(images), 16):
+        x = images[start : start + 16].contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits = network(x).float()
+        truth = masks[start : start + 16] > 0.5
+        pred = logits > 0
+        inter = (pred & truth).sum((1, 2, 3)).float()
+        total = pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))
+        dices += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).tolist()
+        max_logit = max(max_logit, float(logits.abs().max()))
+        dead += int(((pred != truth) & (logits.abs() > DEAD_LOGIT)).sum())
+        pixels += truth.numel()
+    network.train()
+    return {"val_dice": float(np.mean(dices)), "max_abs_logit": max_logit, "dead_wrong": dead / pixels}
+
+
+def plot(csvs: list[Path], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("val_dice", "validation Dice (128²)", "linear"), ("max_abs_logit", "max |logit| on validation", "log"), ("dead_wrong", "misclassified with |logit| > 15", "linear")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), layout="constrained")
+    for csv in csvs:
+        rows = pd.read_csv(csv)
+        for axis, (column, _, _) in zip(axes, panels):
+            axis.plot(rows["step"], rows[column], marker="o", markersize=3, label=csv.stem)
+    for axis, (_, title, scale) in zip(axes, panels):
+        axis.set_title(title)
+        axis.set_xlabel("step (batch 8)")
+        axis.set_yscale(scale)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.savefig(out, dpi=110)
+
+
+def main() -> None:
+    top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    plotter = commands.add_parser("plot", help="draw probe CSVs side by side")
+    plotter.add_argument("csvs", nargs="+", type=Path)
+    plotter.add_argument("--out", required=True, type=Path)
+    parser = commands.add_parser("train", help="train one variant and write its probe CSV")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--arch", default="resunetpp")
+    parser.add_argument("--arch-kwargs", default="{}", help="JSON, e.g. '{\"filters\": [16, 32, 64, 128, 256]}'")
+    parser.add_argument("--loss", default='{"name": "dice"}', help="JSON loss block, or a bare loss name")
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "adamw"])
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--input-range", default="unit")
+    parser.add_argument("--eval-every", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-amp", action="store_true", help="fp32 instead of bf16 autocast")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="CSV of the probe rows")
+    args = top.parse_args()
+    if args.command == "plot":
+        plot(args.csvs, args.out)
+        return
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    manifest, split = read_manifest(args.manifest), read_split(args.split)
+    train_x, train_y = load_subset(manifest, split, "train", args.size, args.input_range)
+    val_x, val_y = load_subset(manifest, split, "val", args.size, args.input_range)
+    network = create_model(args.arch, in_channels=3, out_channels=1, **json.loads(args.arch_kwargs)).to(memory_format=torch.channels_last)
+    loss_spec = json.loads(args.loss) if args.loss.startswith("{") else {"name": args.loss}
+    loss_fn = create_loss(loss_spec.pop("name"), **loss_spec)
+    optimizer_class = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW
+    optimizer = optimizer_class(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    generator = torch.Generator().manual_seed(args.seed)
+    amp = not args.no_amp
+    rows, losses, began = [], [], time.perf_counter()
+    for step in range(1, args.steps + 1):
+        x, y = draw_batch(train_x, train_y, args.batch_size, generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(network(x.contiguous(memory_format=torch.channels_last)), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(network.parameters(), float("inf")))
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step % args.eval_every == 0 or step == args.steps:
+            row = {"step": step, "train_loss": float(np.mean(losses)), **probe_validation(network, val_x, val_y, amp)}
+            row |= {"grad_norm": grad_norm, "seconds": time.perf_counter() - began}
+            rows.append(row)
+            losses = []
+            print(json.dumps(row), flush=True)
+            write_csv(pd.DataFrame(rows), Path(args.out), float_format="%.6g")
+
+
+if __name__ == "__main__":
+    main()
