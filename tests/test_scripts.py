@@ -26,6 +26,8 @@ def test_jobs_slowest_first_with_totals(tmp_path):
     assert rows[1].split() == ["demo/train_model/kd/teacher", "12.5", "20.0", "500.0"]
     assert rows[2].split() == ["demo/augment/kd", "3.0", "2.5", "800.0"]
     assert rows[-1] == "2 jobs: 16 s wall (sum over jobs), 22 s CPU, peak RSS 800 MB"
+    only = subprocess.run([sys.executable, str(ROOT / "scripts" / "job_times.py"), str(demo), "--match", "train_model"], capture_output=True, text=True)
+    assert only.returncode == 0 and only.stdout.splitlines()[-1] == "1 jobs: 12 s wall (sum over jobs), 20 s CPU, peak RSS 500 MB"
 
 
 def test_no_benchmarks_says_so(tmp_path):
