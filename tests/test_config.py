@@ -21,7 +21,7 @@ ALL_EXPERIMENTS = ["kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_
 
 
 @pytest.mark.parametrize(
-    ("preset", "experiments"), [("demo", ALL_EXPERIMENTS), ("paper", ALL_EXPERIMENTS), ("cpu", ["kd_resunetpp"])]
+    ("preset", "experiments"), [("demo", ALL_EXPERIMENTS), ("paper", ALL_EXPERIMENTS), ("cpu", ["kd_resunetpp", "attunet_transfer", "xpnet"])]
 )
 def test_every_preset_resolves(raw, preset, experiments):
     config = resolve_config(raw, {"preset": preset})
