@@ -280,7 +280,7 @@ def summarise(work: Path, out: Path, peak_tflops: float) -> dict[str, Any]:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     else:
-        lines += ["No benchmark JSON: the benchmark did not finish a runtime (see run.log).", ""]
+        lines += ["No benchmark JSON: the benchmark did not run or finished no runtime (see the steps below and run.log).", ""]
     lines += ["| model | epochs run | DSC | Jaccard | paper DSC |", "|---|---|---|---|---|"]
     for model, paper_dsc in ((TEACHER, 0.8120), (STUDENT, 0.8310)):
         done, scores = training[model], metrics[model]

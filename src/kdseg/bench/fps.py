@@ -98,7 +98,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("eager", "channels_last", "autocast", "compile", "compile_max_autotune", "cuda_graph", "onnxruntime", "tensorrt")
+#: every runtime, in the order measured by default: those that take long to build (compilation) last, so a
+#: time-boxed run that is stopped loses those first
+RUNTIMES = ("eager", "channels_last", "autocast", "cuda_graph", "onnxruntime", "tensorrt", "compile", "compile_max_autotune")
 #: runtimes that only exist on a CUDA device; elsewhere they are recorded as skipped
 CUDA_ONLY_RUNTIMES = ("compile_max_autotune", "cuda_graph")
 #: cases of the model-call series on which each runtime's output is compared with the reference's
