@@ -489,7 +489,7 @@ class Trainer:
                 break
             if settings.max_minutes is not None and time.perf_counter() - training_began >= 60 * settings.max_minutes:
                 self.stopped_at_time_limit = True
-                log.info("time limit: %.1f min reached after epoch %d; stopping (train.max_minutes)", settings.max_minutes, epoch)
+                log.info("time limit: %g min reached after epoch %d; stopping (train.max_minutes)", settings.max_minutes, epoch)
                 break
             self.epoch = epoch
             torch.manual_seed(derive_seed(self.seed, "epoch", epoch))
