@@ -246,14 +246,21 @@ def image_flags(name, input):
     return f"--manifest {input.manifest} --split {input.split} --subset {images['subset']}"
 
 
+# benchmark JSONs measured on a GPU and committed (scripts/gpu_run.sh): the papers' FPS are GPU figures
+GPU_BENCHMARKS = Path(workflow.basedir) / "reports" / "h200"
+
+
 def get_table_inputs(wildcards):
-    """Metrics and benchmarks of an experiment; none where this preset does not run it (its tables say so)."""
+    """Metrics and benchmarks of an experiment; none where this preset does not run it (its tables say so).
+    Every table also gets the GPU benchmark JSONs; kdseg-tables keeps those of its experiment."""
+    gpu_bench = sorted(str(path) for path in GPU_BENCHMARKS.glob("*.bench.json"))
     if wildcards.exp not in EXPERIMENTS:
-        return {"metrics": [], "bench": []}
+        return {"metrics": [], "bench": [], "gpu_bench": gpu_bench}
     exp = get_experiment(wildcards.exp)
     return {
         "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
         "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
+        "gpu_bench": gpu_bench,
     }
 
 

@@ -27,6 +27,7 @@ rule tables_paper:
         paper=lambda wc: get_experiment(wc.exp)["paper"],
         metrics=lambda wc, input: " ".join(f"--metrics {p}" for p in input.metrics),
         bench=lambda wc, input: " ".join(f"--bench {p}" for p in input.bench),
+        gpu_bench=lambda wc, input: " ".join(f"--gpu-bench {p}" for p in input.gpu_bench),
         preset=PRESET,
         notes=lambda wc: " ".join(f"--note {shlex.quote(n)}" for n in get_experiment(wc.exp).get("notes", [])),
     conda:
@@ -35,7 +36,7 @@ rule tables_paper:
         f"logs/{PRESET}/tables/{{exp}}.log",
     shell:
         "kdseg-tables --experiment {wildcards.exp} --paper {params.paper} --preset {params.preset}"
-        " --reported {input.reported} {params.metrics} {params.bench} {params.notes}"
+        " --reported {input.reported} {params.metrics} {params.bench} {params.gpu_bench} {params.notes}"
         " --out-csv {output.csv} --out-md {output.md} --out-tex {output.tex} --out-html {output.html}"
         " > {log} 2>&1"
 

@@ -14,6 +14,7 @@ import yaml
 
 from kdseg.data.volumes import REGIONS
 from kdseg.metrics.binary import METRIC_NAMES
+from kdseg.report.entrypoints import tables_entry
 from kdseg.report.tables import (
     BENCH_METRICS,
     COLUMNS,
@@ -27,7 +28,7 @@ from kdseg.report.tables import (
     wide_table,
 )
 from kdseg.utils.errors import ConfigError, DataError
-from kdseg.utils.io import write_json
+from kdseg.utils.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPERS_DIR = ROOT.parent / "shared" / "papers"
@@ -71,8 +72,8 @@ def test_shipped_numbers_cover_the_five_papers():
     papers = load_reported()
     assert sorted(papers) == ["000", "001", "002", "003", "004"]
     counts = {paper: len(reported_cells(papers, paper)) for paper in papers}
-    # 000: 8 + 4 + 2; 001: 8 rows x 3; 002: 2 x 3; 003: 10 + 7 x 8; 004: 5 x 3
-    assert counts == {"000": 14, "001": 24, "002": 6, "003": 66, "004": 15}
+    # 000: 8 + 4 + 2; 001: 8 rows x 3 + 2 in the text; 002: 2 x 3; 003: 10 + 7 x 8; 004: 5 x 3
+    assert counts == {"000": 14, "001": 26, "002": 6, "003": 66, "004": 15}
 
 
 @pytest.mark.skipif(not PAPERS_DIR.is_dir(), reason=f"the papers' text ({PAPERS_DIR}) is not here")
@@ -120,6 +121,26 @@ def test_ours_beside_the_paper_in_our_units(tmp_path, kd_artifacts):
     assert mean_time["paper_value"] == pytest.approx(9.3)
     written = pd.read_csv(tmp_path / "t.csv", dtype={"paper": str})
     assert len(written) == 14 and written.loc[written["column"].eq("FPS"), "our_value"].item() == 125.0
+
+
+def test_fps_from_the_gpu_benchmarks_when_present(tmp_path, kd_artifacts):
+    h200 = tmp_path / "reports" / "h200"
+    gpu = _bench_json(h200 / "kd_resunetpp.bench.json", "kd_resunetpp", {"pytorch_eager_fp32": _ok(180.0, 5.5), "pytorch_cuda_graph_fp16": _ok(1500.0, 0.6)})
+    gpu_env = {"device": "cuda", "device_name": "NVIDIA H200", "cuda": "13.0", "threads": 16}
+    write_json(gpu, read_json(gpu) | {"environment": gpu_env})
+    other = _bench_json(h200 / "attunet.bench.json", "attunet", {"pytorch_eager_fp32": _ok(900.0, 1.1)}, experiment="attunet_transfer")
+    tables_entry([
+        "--experiment", "kd_resunetpp", "--paper", "000", "--preset", "demo", "--out-csv", str(tmp_path / "t.csv"),
+        *[arg for path in kd_artifacts["metrics"] for arg in ("--metrics", str(path))], "--bench", str(kd_artifacts["bench"][0]),
+        "--gpu-bench", str(gpu), "--gpu-bench", str(other),  # the other experiment's JSON is left out
+    ])
+    frame = pd.read_csv(tmp_path / "t.csv", dtype={"paper": str})
+    fps = _cell(frame, "Table 3", "KD-ResUNet++", "FPS")
+    assert (fps["our_value"], fps["note"]) == (1500.0, "pytorch_cuda_graph_fp16 on NVIDIA H200, CUDA 13.0")
+    assert _cell(frame, "Table 3", "KD-ResUNet++", "Mean time taken")["our_value"] == 0.6
+    assert _cell(frame, "Table 1", "KD-ResUNet++", "DSC")["our_value"] == 0.85  # the metrics stay the preset's
+    without = build_paper_tables("kd_resunetpp", "000", metrics=kd_artifacts["metrics"], bench=kd_artifacts["bench"], preset="demo", out_csv=tmp_path / "u.csv")
+    assert _cell(without, "Table 3", "KD-ResUNet++", "FPS")["our_value"] == 125.0
 
 
 def test_percentages_become_fractions(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from kdseg.utils.errors import DataError
@@ -44,6 +43,8 @@ LABEL_CONVENTIONS: dict[str, dict[str, tuple[int, ...]]] = {
 
 def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Load a NIfTI file; return (data as float32 or integer array, 4x4 affine)."""
+    import nibabel as nib  # here, not at the top: 2D stages run where nibabel is not installed (the GPU machine)
+
     try:
         img = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
@@ -105,6 +106,8 @@ def regions_to_labels(regions: np.ndarray, convention: str) -> np.ndarray:
 
 def nifti_bytes(data: np.ndarray, affine: np.ndarray, *, compress: bool = True) -> bytes:
     """Serialise a volume as NIfTI-1 (gzip with a zero timestamp), so equal input gives equal bytes."""
+    import nibabel as nib
+
     img = nib.Nifti1Image(np.asarray(data), np.asarray(affine, dtype=np.float64))
     img.header.set_xyzt_units("mm", "sec")
     img.set_qform(affine, code=1)

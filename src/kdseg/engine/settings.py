@@ -75,6 +75,9 @@ class TrainSettings:
         input_range: intensity normalisation: unit ([0, 1]), symmetric ([-1, 1], paper 002) or zscore
             (per channel over non-zero voxels, paper 004). Defaults to "unit".
         val_interval: epochs between validations. Defaults to 1.
+        max_minutes: stop after the first epoch that ends this many minutes after training started (or
+            resumed); None trains all ``epochs``. With a limit, how many epochs run depends on the machine's
+            speed. Defaults to None.
     """
 
     epochs: int = 1
@@ -88,6 +91,7 @@ class TrainSettings:
     num_workers: int = 2
     input_range: str = "unit"
     val_interval: int = 1
+    max_minutes: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "train") -> TrainSettings:

@@ -147,6 +147,7 @@ class Trainer:
         self.best_epoch = -1
         self.bad_epochs = 0
         self.stopped_early = False
+        self.stopped_at_time_limit = False
 
     # ------------------------------------------------------------------------------------ hooks
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
@@ -354,6 +355,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early,
+            "stopped_at_time_limit": self.stopped_at_time_limit,
             "history": self.history,
             "extra": self.extra_state(),
         }
@@ -481,8 +483,13 @@ class Trainer:
         start = self.maybe_resume()
         settings = self.train_settings
         log.info("%s: %s (%d parameters) on %s, %d training samples, epochs %d..%d", type(self).__name__, self.settings["arch"], sum(p.numel() for p in self.network.parameters()), self.device, len(self.train_set), start + 1, settings.epochs)
+        training_began = time.perf_counter()
         for epoch in range(start, settings.epochs):
             if self.stopped_early:
+                break
+            if settings.max_minutes is not None and time.perf_counter() - training_began >= 60 * settings.max_minutes:
+                self.stopped_at_time_limit = True
+                log.info("time limit: %g min reached after epoch %d; stopping (train.max_minutes)", settings.max_minutes, epoch)
                 break
             self.epoch = epoch
             torch.manual_seed(derive_seed(self.seed, "epoch", epoch))
@@ -522,6 +529,7 @@ class Trainer:
             "parameters": int(sum(p.numel() for p in self.network.parameters())),
             "epochs_run": len(self.history),
             "stopped_early": self.stopped_early,
+            "stopped_at_time_limit": self.stopped_at_time_limit,
             "monitor": self.train_settings.monitor,
             "best_epoch": self.best_epoch + 1 if self.best_epoch >= 0 else None,
             "best_metric": self.best_metric if self.best_epoch >= 0 else None,

@@ -31,6 +31,7 @@ def tables_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reported", type=Path, default=REPORTED_PATH, help=f"[OPTIONAL] the papers' numbers. Default: {REPORTED_PATH}.")
     parser.add_argument("--metrics", action="append", type=Path, default=[], help="[OPTIONAL] a metrics JSON of kdseg-evaluate; repeat for each model.")
     parser.add_argument("--bench", action="append", type=Path, default=[], help="[OPTIONAL] a benchmark JSON of kdseg-bench-fps; repeat for each model.")
+    parser.add_argument("--gpu-bench", action="append", type=Path, default=[], help="[OPTIONAL] a benchmark JSON measured on a GPU (reports/h200/); its FPS replace --bench's for the same model, other experiments' are left out. Repeatable.")
     parser.add_argument("--out-md", type=Path, help="[OPTIONAL] the tables as Markdown (ours, paper, difference side by side).")
     parser.add_argument("--out-tex", type=Path, help="[OPTIONAL] the tables as LaTeX (booktabs).")
     parser.add_argument("--out-html", type=Path, help="[OPTIONAL] the tables as an HTML page.")
@@ -39,7 +40,7 @@ def tables_entry(argv: Sequence[str] | None = None) -> None:
     run_entry(
         parser,
         lambda a: build_paper_tables(
-            a.experiment, a.paper, a.reported, a.metrics, a.bench, preset=a.preset,
+            a.experiment, a.paper, a.reported, a.metrics, a.bench, gpu_bench=a.gpu_bench, preset=a.preset,
             out_csv=a.out_csv, out_md=a.out_md, out_tex=a.out_tex, out_html=a.out_html, notes=a.note,
         ),
         argv,

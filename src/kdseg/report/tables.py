@@ -45,6 +45,7 @@ __all__ = [
     "format_value",
     "latex_tables",
     "load_benchmarks",
+    "load_gpu_benchmarks",
     "load_metrics",
     "load_reported",
     "markdown_tables",
@@ -202,6 +203,16 @@ def load_benchmarks(paths: Sequence[str | Path], experiment: str | None = None) 
     return _load_by_model(paths, experiment, ("model", "runtimes"), "benchmark JSON (kdseg-bench-fps)")
 
 
+def load_gpu_benchmarks(paths: Sequence[str | Path], experiment: str) -> dict[str, dict[str, Any]]:
+    """Benchmark JSONs measured on a GPU (``reports/h200/``) by model name, those of ``experiment`` only:
+    the folder holds every experiment's, and one of another experiment is not an error here."""
+    loaded = {}
+    for path in paths:
+        content = _load_by_model([path], None, ("model", "runtimes"), "benchmark JSON (kdseg-bench-fps)")
+        loaded |= {model: bench for model, bench in content.items() if bench.get("experiment") == experiment}
+    return loaded
+
+
 def _load_by_model(paths: Sequence[str | Path], experiment: str | None, keys: Sequence[str], what: str) -> dict[str, dict[str, Any]]:
     loaded: dict[str, dict[str, Any]] = {}
     for path in paths:
@@ -240,7 +251,8 @@ def _our_value(cell: Mapping[str, Any], metrics: Mapping[str, Any], benches: Map
             return math.nan, "no runtime measured", "every runtime of the benchmark was skipped"
         name, entry = fastest
         env = benches[model]["environment"]
-        return float(entry["model_call"][metric]), "ok", f"{name} on {env['device_name']} ({env['threads']} threads)"
+        where = f"{env['device_name']}, CUDA {env['cuda']}" if str(env.get("device", "")).startswith("cuda") else f"{env['device_name']} ({env['threads']} threads)"
+        return float(entry["model_call"][metric]), "ok", f"{name} on {where}"
     if model not in metrics:
         return math.nan, f"not run in preset {preset}", ""
     result = metrics[model]
@@ -464,6 +476,7 @@ def build_paper_tables(
     metrics: Sequence[str | Path] = (),
     bench: Sequence[str | Path] = (),
     *,
+    gpu_bench: Sequence[str | Path] = (),
     preset: str,
     out_csv: str | Path,
     out_md: str | Path | None = None,
@@ -479,6 +492,10 @@ def build_paper_tables(
         reported: the papers' numbers. Defaults to :data:`REPORTED_PATH`.
         metrics: metrics JSONs of the experiment's evaluated models. Defaults to ().
         bench: benchmark JSONs of its benchmarked models. Defaults to ().
+        gpu_bench: benchmark JSONs measured on a GPU (the workflow passes ``reports/h200/*.bench.json``);
+            the papers' frame rates are GPU figures, so where one is of a model of ``experiment``, its
+            FPS and times stand against the paper's instead of those of ``bench``. JSONs of other
+            experiments are left out. Defaults to ().
         preset: the workflow preset, named where a model did not run in it.
         out_csv: the long table, one row per printed number (:data:`COLUMNS`).
         out_md: every table in wide form as Markdown. Defaults to None (not written).
@@ -499,7 +516,8 @@ def build_paper_tables(
         raise ConfigError(f"{reported} maps paper {paper} to experiment {entry['experiment']!r}, not {experiment!r}; check the experiment's `paper:` key in the workflow config.")
     reasons = {(table["name"], row): reason for table in entry["tables"] for row, reason in table.get("not_reproduced", {}).items()}
     ours = load_metrics(metrics, experiment)
-    frame = compare_with_paper(reported_cells(papers, paper), ours, load_benchmarks(bench, experiment), preset, reasons)
+    benches = load_benchmarks(bench, experiment) | load_gpu_benchmarks(gpu_bench, experiment)
+    frame = compare_with_paper(reported_cells(papers, paper), ours, benches, preset, reasons)
     write_csv(frame, out_csv, float_format="%.10g")
     writers = ((out_md, markdown_tables), (out_tex, latex_tables), (out_html, html_tables))
     for path, render in writers:

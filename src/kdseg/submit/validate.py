@@ -37,7 +37,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import nibabel as nib
 import numpy as np
 from PIL import Image
 
@@ -247,6 +246,8 @@ def validate_endocv(archive: str | Path | bytes, sizes: Mapping[str, Sequence[in
 
 
 def _read_label_map(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray] | Problem:
+    import nibabel as nib  # here: the 2D packages and the benchmark run where nibabel is not installed
+
     try:
         image = nib.Nifti1Image.from_bytes(gzip.decompress(data) if name.endswith(".gz") else data)
         return np.asanyarray(image.dataobj), np.asarray(image.affine, dtype=np.float64)
