@@ -238,7 +238,8 @@ def paper_fps() -> list[str]:
 
 
 def summary_rows(bench: dict[str, Any], peak_tflops: float) -> list[dict[str, Any]]:
-    """One row per runtime of a benchmark JSON: batch-1 FPS, throughput, agreement with fp32, or the skip reason."""
+    """One row per runtime of a benchmark JSON, fastest first: batch-1 FPS, throughput, agreement with fp32,
+    or the skip reason."""
     flops = bench.get("flops_per_image")
     rows = []
     for name, entry in bench["runtimes"].items():
@@ -252,7 +253,7 @@ def summary_rows(bench: dict[str, Any], peak_tflops: float) -> list[dict[str, An
         if flops:
             row["peak_fraction"] = {batch: flops * rate / (peak_tflops * 1e12) for batch, rate in row["throughput"].items()}
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: (row["status"] != "ok", -row.get("fps_batch1", 0.0)))  # fastest first, skipped last
 
 
 def summarise(work: Path, out: Path, peak_tflops: float) -> dict[str, Any]:
