@@ -80,6 +80,13 @@ def test_a_bad_key_stops_the_run_before_any_job(tmp_path):
     assert "Did you mean 'epochs'?" in result.stderr + result.stdout
 
 
+def test_an_unknown_architecture_stops_the_dry_run(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "experiments={kd_resunetpp: {models: {resunetpp: {arch: resunet_pp}}}}", check=False)
+    assert result.returncode != 0
+    assert "experiments.kd_resunetpp.models.resunetpp.arch: no architecture named 'resunet_pp'" in result.stderr + result.stdout
+    assert "Did you mean 'resunetpp'?" in result.stderr + result.stdout
+
+
 def test_missing_registration_data_says_where_to_get_it(tmp_path):
     result = snakemake(tmp_path, "-n", "results/data/polypgen/manifest.csv", check=False)
     text = result.stderr + result.stdout
