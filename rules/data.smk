@@ -80,14 +80,17 @@ rule data_ingest:
     conda:
         "../envs/data.yaml"
     log:
-        "logs/data/ingest/{dataset}.log",
+        main="logs/data/ingest/{dataset}.log",
+        # a failed job loses its outputs but keeps its logs: the bad-sample list the error points to
+        bad_samples="logs/data/ingest/{dataset}.bad_samples.csv",
     benchmark:
         "benchmarks/data/ingest/{dataset}.tsv"
     threads: 2
     shell:
         "kdseg-ingest --layout {params.layout} --root {input.root:q} --options {params.options:q}"
         " --on-bad-sample {params.on_bad_sample} --threads {threads}"
-        " --out-manifest {output.manifest} --out-report {output.bad_samples} > {log} 2>&1"
+        " --out-manifest {output.manifest} --out-report {output.bad_samples}"
+        " --report-copy {log.bad_samples} > {log.main} 2>&1"
 
 
 rule data_split:

@@ -200,6 +200,16 @@ def test_fail_writes_report_then_raises_with_the_list(tmp_path):
     assert not (tmp_path / "out" / "manifest.csv").exists()
 
 
+def test_report_copy_is_written_and_named_by_the_error(tmp_path):
+    top = make_kvasir(tmp_path)
+    (top / MASK).unlink()
+    copy = tmp_path / "logs" / "bad_samples.csv"
+    with pytest.raises(DataError, match=rf"The full list is in {re.escape(str(copy))}\."):
+        run(top, tmp_path, report_copy=copy)
+    assert copy.read_bytes() == (tmp_path / "out" / "bad.csv").read_bytes()
+    assert pd.read_csv(copy)["id"].tolist() == ["b"]
+
+
 def test_fail_message_lists_at_most_ten(tmp_path):
     top = make_kvasir(tmp_path, ids=[f"s{i:02d}" for i in range(13)])
     for path in (top / "masks").iterdir():

@@ -87,6 +87,21 @@ def test_an_unknown_architecture_stops_the_dry_run(tmp_path):
     assert "Did you mean 'resunetpp'?" in result.stderr + result.stdout
 
 
+def test_the_bad_sample_list_outlives_a_failed_ingest(tmp_path):
+    """Snakemake deletes a failed job's outputs; the list the error points to must still be there."""
+    from tests.data.test_ingest import make_kvasir
+
+    release = make_kvasir(tmp_path / "data")
+    (release / "images" / "b.jpg").write_bytes(b"<html>not a JPEG</html>")
+    result = snakemake(tmp_path / "run", "results/data/kvasir_seg/manifest.csv", "--config", f"datasets={{kvasir_seg: {{source: {release}}}}}", check=False)
+    assert result.returncode != 0
+    assert not (tmp_path / "run" / "results/data/kvasir_seg/bad_samples.csv").exists()  # removed with the failed job
+    log = (tmp_path / "run" / "logs/data/ingest/kvasir_seg.log").read_text()
+    assert "1 of the 3 samples found in" in log and "The full list is in logs/data/ingest/kvasir_seg.bad_samples.csv." in log
+    bad = pd.read_csv(tmp_path / "run" / "logs/data/ingest/kvasir_seg.bad_samples.csv")
+    assert bad["id"].tolist() == ["b"] and "cannot be read" in bad.loc[0, "reason"]
+
+
 def test_missing_registration_data_says_where_to_get_it(tmp_path):
     result = snakemake(tmp_path, "-n", "results/data/polypgen/manifest.csv", check=False)
     text = result.stderr + result.stdout

@@ -59,13 +59,18 @@ def ingest_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", required=True, type=Path, help="[REQUIRED] folder holding the data set (extracted or as shipped).")
     parser.add_argument("--out-manifest", required=True, type=Path, help="[REQUIRED] manifest CSV to write.")
     parser.add_argument("--out-report", required=True, type=Path, help="[REQUIRED] bad-sample CSV to write (id, path, reason).")
+    parser.add_argument(
+        "--report-copy", type=Path, default=None,
+        help="[OPTIONAL] a second copy of the bad-sample CSV that error messages point to; the rule puts it beside its log,"
+        " which Snakemake keeps when the job fails (it deletes --out-report). Default: none.",
+    )
     parser.add_argument("--on-bad-sample", choices=("fail", "skip"), default="fail", help="[OPTIONAL] stop on bad samples, or leave them out. Default: fail.")
     parser.add_argument("--options", type=json_arg, default={}, help="[OPTIONAL] layout options as JSON. Default: {}.")
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] parallel readers. Default: 1.")
     add_common_args(parser)
     run_entry(
         parser,
-        lambda a: ingest(a.layout, a.root, a.out_manifest, a.out_report, on_bad_sample=a.on_bad_sample, options=a.options, threads=a.threads),
+        lambda a: ingest(a.layout, a.root, a.out_manifest, a.out_report, on_bad_sample=a.on_bad_sample, options=a.options, threads=a.threads, report_copy=a.report_copy),
         argv,
     )
 

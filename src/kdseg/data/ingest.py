@@ -513,6 +513,7 @@ def ingest(
     on_bad_sample: str = "fail",
     options: dict | None = None,
     threads: int = 1,
+    report_copy: Path | None = None,
 ) -> pd.DataFrame:
     """Check every sample of a data set; write its manifest and bad-sample report.
 
@@ -525,6 +526,9 @@ def ingest(
             of the manifest). Defaults to "fail".
         options: layout options (see the layout module). Defaults to None (the layout's defaults).
         threads: samples checked in parallel. Defaults to 1.
+        report_copy: a second copy of the bad-sample report that outlives a failed run, which error messages
+            then point to: Snakemake deletes the outputs of a failed job, ``out_report`` included, so the
+            rule gives a path beside its log. Defaults to None (``out_report`` only).
 
     Returns:
         The manifest as written.
@@ -548,18 +552,21 @@ def ingest(
     report = pd.DataFrame([(b.id, b.path.as_posix(), b.reason) for b in bad], columns=list(BAD_SAMPLE_COLUMNS))
     report = report.sort_values(["id", "path"], kind="stable").reset_index(drop=True)
     write_csv(report, out_report)
-    logger.info("%d usable sample(s), %d bad (report: %s)", len(rows), len(bad), out_report)
+    if report_copy is not None:
+        write_csv(report, report_copy)
+    full_list = report_copy if report_copy is not None else out_report
+    logger.info("%d usable sample(s), %d bad (report: %s)", len(rows), len(bad), full_list)
     if not candidates:
         raise DataError(f"found no samples in {release}; expected the {module.RELEASE}.")
     if not rows:
-        raise DataError(f"none of the {len(candidates)} samples found in {release} is usable:\n{_bad_sample_lines(report)}\nThe full list is in {out_report}.")
+        raise DataError(f"none of the {len(candidates)} samples found in {release} is usable:\n{_bad_sample_lines(report)}\nThe full list is in {full_list}.")
     if bad and on_bad_sample == "fail":
         raise DataError(
             f"{len(bad)} of the {len(candidates)} samples found in {release} are bad:\n{_bad_sample_lines(report)}\n"
-            f"The full list is in {out_report}. Fix or remove them, or set on_bad_sample: skip in workflow_config.yaml to leave them out."
+            f"The full list is in {full_list}. Fix or remove them, or set on_bad_sample: skip in workflow_config.yaml to leave them out."
         )
     if bad:
-        logger.warning("left %d bad sample(s) out of the manifest (on_bad_sample: skip); reasons in %s", len(bad), out_report)
+        logger.warning("left %d bad sample(s) out of the manifest (on_bad_sample: skip); reasons in %s", len(bad), full_list)
     columns = MANIFEST_2D_COLUMNS if isinstance(candidates[0], ImageSample) else MANIFEST_3D_COLUMNS
     manifest = pd.DataFrame(rows, columns=list(columns)).sort_values("id", kind="stable").reset_index(drop=True)
     write_csv(manifest, out_manifest)
