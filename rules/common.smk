@@ -96,6 +96,16 @@ def get_dataset_root(wildcards):
     return str(folder)
 
 
+def limit_flags(dataset, flags):
+    """``--flag value`` for each of the data set's ``limits:`` named in ``flags``; the stage's defaults apply to the rest."""
+    limits = get_dataset(dataset).get("limits", {})
+    return " ".join(f"{flag} {limits[key]}" for key, flag in flags.items() if key in limits)
+
+
+def get_extract_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_extracted_gb": "--max-extracted-gb", "max_compression_ratio": "--max-compression-ratio"})
+
+
 def get_demo_options(wildcards):
     return get_dataset(wildcards.dataset)["demo"]
 

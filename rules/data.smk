@@ -57,6 +57,7 @@ rule data_extract:
         directory("resources/datasets/{dataset}"),
     params:
         checksum=get_dataset_checksum_flag,
+        limits=get_extract_limit_flags,
     conda:
         "../envs/data.yaml"
     log:
@@ -64,7 +65,7 @@ rule data_extract:
     benchmark:
         "benchmarks/data/extract/{dataset}.tsv"
     shell:
-        "kdseg-extract --archive {input.archive:q} {params.checksum} --out {output:q} > {log} 2>&1"
+        "kdseg-extract --archive {input.archive:q} {params.checksum} {params.limits} --out {output:q} > {log} 2>&1"
 
 
 rule data_ingest:

@@ -40,14 +40,28 @@ def download_entry(argv: Sequence[str] | None = None) -> None:
 
 def extract_entry(argv: Sequence[str] | None = None) -> None:
     """``kdseg-extract``: verify an archive's checksum and extract it safely into a folder."""
-    from kdseg.data.archive import extract_archive
+    from kdseg.data.archive import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_EXTRACTED_BYTES, extract_archive
 
     parser = argparse.ArgumentParser(prog="kdseg-extract", description=extract_entry.__doc__)
     parser.add_argument("--archive", required=True, type=Path, help="[REQUIRED] .zip, .tar, .tar.gz, .tgz, .tar.bz2 or .tar.xz file.")
     parser.add_argument("--out", required=True, type=Path, help="[REQUIRED] folder to create (replaced atomically).")
     parser.add_argument("--checksum", default="", help="[OPTIONAL] 'sha256:<hex>' or 'md5:<hex>' of the archive. Default: not checked.")
+    parser.add_argument(
+        "--max-extracted-gb", type=float, default=DEFAULT_MAX_EXTRACTED_BYTES / 1e9,
+        help=f"[OPTIONAL] refuse an archive whose members hold more (GB, 10^9 bytes). Default: {DEFAULT_MAX_EXTRACTED_BYTES / 1e9:g}.",
+    )
+    parser.add_argument(
+        "--max-compression-ratio", type=float, default=DEFAULT_MAX_COMPRESSION_RATIO,
+        help=f"[OPTIONAL] refuse an archive that unpacks to more than this many times its size. Default: {DEFAULT_MAX_COMPRESSION_RATIO:g}.",
+    )
     add_common_args(parser)
-    run_entry(parser, lambda a: extract_archive(a.archive, a.out, checksum=a.checksum or None), argv)
+    run_entry(
+        parser,
+        lambda a: extract_archive(
+            a.archive, a.out, checksum=a.checksum or None, max_bytes=int(a.max_extracted_gb * 1e9), max_ratio=a.max_compression_ratio
+        ),
+        argv,
+    )
 
 
 def ingest_entry(argv: Sequence[str] | None = None) -> None:
