@@ -102,6 +102,14 @@ def test_the_bad_sample_list_outlives_a_failed_ingest(tmp_path):
     assert bad["id"].tolist() == ["b"] and "cannot be read" in bad.loc[0, "reason"]
 
 
+def test_a_data_set_s_extraction_limits_reach_the_job(tmp_path):
+    result = snakemake(tmp_path, "resources/datasets/kvasir_seg_demo", "--config", "datasets={kvasir_seg_demo: {limits: {max_compression_ratio: 0.5}}}", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs/data/extract/kvasir_seg_demo.log").read_text()
+    assert "kdseg-extract: error: Refusing to extract resources/demo/kvasir_seg_demo.zip: it unpacks to" in log
+    assert "over the limit of 0.5" in log and not (tmp_path / "resources/datasets/kvasir_seg_demo").exists()
+
+
 def test_missing_registration_data_says_where_to_get_it(tmp_path):
     result = snakemake(tmp_path, "-n", "results/data/polypgen/manifest.csv", check=False)
     text = result.stderr + result.stdout
