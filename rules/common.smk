@@ -106,6 +106,10 @@ def get_extract_limit_flags(wildcards):
     return limit_flags(wildcards.dataset, {"max_extracted_gb": "--max-extracted-gb", "max_compression_ratio": "--max-compression-ratio"})
 
 
+def get_ingest_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_image_pixels": "--max-image-pixels"})
+
+
 def get_demo_options(wildcards):
     return get_dataset(wildcards.dataset)["demo"]
 

@@ -78,6 +78,7 @@ rule data_ingest:
         layout=lambda wc: get_dataset(wc.dataset)["layout"],
         options=lambda wc: as_json(get_dataset(wc.dataset).get("options", {})),
         on_bad_sample=config["on_bad_sample"],
+        limits=get_ingest_limit_flags,
     conda:
         "../envs/data.yaml"
     log:
@@ -89,7 +90,7 @@ rule data_ingest:
     threads: 2
     shell:
         "kdseg-ingest --layout {params.layout} --root {input.root:q} --options {params.options:q}"
-        " --on-bad-sample {params.on_bad_sample} --threads {threads}"
+        " --on-bad-sample {params.on_bad_sample} {params.limits} --threads {threads}"
         " --out-manifest {output.manifest} --out-report {output.bad_samples}"
         " --report-copy {log.bad_samples} > {log.main} 2>&1"
 

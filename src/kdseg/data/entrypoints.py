@@ -66,6 +66,7 @@ def extract_entry(argv: Sequence[str] | None = None) -> None:
 
 def ingest_entry(argv: Sequence[str] | None = None) -> None:
     """``kdseg-ingest``: check every sample of a data set and write its manifest and bad-sample report."""
+    from kdseg.data.images import DEFAULT_MAX_IMAGE_PIXELS
     from kdseg.data.ingest import LAYOUTS, ingest
 
     parser = argparse.ArgumentParser(prog="kdseg-ingest", description=ingest_entry.__doc__)
@@ -81,10 +82,17 @@ def ingest_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--on-bad-sample", choices=("fail", "skip"), default="fail", help="[OPTIONAL] stop on bad samples, or leave them out. Default: fail.")
     parser.add_argument("--options", type=json_arg, default={}, help="[OPTIONAL] layout options as JSON. Default: {}.")
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] parallel readers. Default: 1.")
+    parser.add_argument(
+        "--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+        help=f"[OPTIONAL] a 2D image or mask with more pixels is a bad sample (read from its header, not decoded). Default: {DEFAULT_MAX_IMAGE_PIXELS}.",
+    )
     add_common_args(parser)
     run_entry(
         parser,
-        lambda a: ingest(a.layout, a.root, a.out_manifest, a.out_report, on_bad_sample=a.on_bad_sample, options=a.options, threads=a.threads, report_copy=a.report_copy),
+        lambda a: ingest(
+            a.layout, a.root, a.out_manifest, a.out_report, on_bad_sample=a.on_bad_sample, options=a.options, threads=a.threads,
+            report_copy=a.report_copy, max_image_pixels=a.max_image_pixels,
+        ),
         argv,
     )
 
