@@ -31,14 +31,7 @@ PRESET = config["preset"]
 DATA = "results/data"
 RESULTS = f"results/{PRESET}"
 EXPERIMENTS = kdseg_config.active_experiments(config)
-# a run that asks for TensorRT engines where TensorRT or CUDA is missing stops before any job runs;
-# under --sdm conda TensorRT lives in envs/tensorrt.yaml, so only CUDA is checked here
-_engine_problem = check_engine_requirements(
-    sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]}),
-    check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method,
-)
-if _engine_problem:
-    raise WorkflowError(_engine_problem)
+ENGINES = sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]})
 ALL_MODELS = sorted({m for exp in config["experiments"].values() for m in exp["models"]})
 
 
@@ -233,6 +226,22 @@ def get_model_for_eval(wildcards):
 
 def evaluated_models(exp):
     return [m for m in kdseg_config.active_models(config, exp) if get_experiment(exp)["models"][m]["stage"] != "pretrain"]
+
+
+def get_engine_onnx(wildcards):
+    """The ONNX file an engine is built from, once TensorRT and CUDA are checked where the engine jobs will run.
+
+    Input functions run while the graph is built, before any job, and the executor is known by then: a
+    local run stops here, before any job, when either is missing; so does the engine job on a cluster node
+    (it builds its own graph). The submitting machine of a cluster run (a login node, often without a GPU)
+    and dry runs check nothing. Under --sdm conda TensorRT lives in envs/tensorrt.yaml: only CUDA is checked.
+    """
+    runs_jobs_here = workflow.executor_plugin is not None and workflow.local_exec and not (workflow.dryrun or workflow.touch)
+    if runs_jobs_here:
+        problem = check_engine_requirements(ENGINES, check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method)
+        if problem:
+            raise WorkflowError(problem)
+    return f"{RESULTS}/{wildcards.exp}/export/{wildcards.model}.onnx"
 
 
 # ----------------------------------------------------------------------------------------- packages, tables

@@ -119,14 +119,31 @@ def test_missing_registration_data_says_where_to_get_it(tmp_path):
     assert "--config 'datasets={polypgen: {source: /path/to/it}}'" in text
 
 
-def test_engines_without_tensorrt_stop_before_any_job(tmp_path):
+ENGINE = "results/paper/kd_resunetpp/export/kd_resunetpp.fp16.engine"
+
+
+def _needs_a_machine_without_cuda() -> None:
     pytest.importorskip("torch")
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the message is for machines without it")
-    result = snakemake(tmp_path, "-n", "submission", "--config", "preset=paper", check=False)
+
+
+def test_engines_without_tensorrt_stop_a_local_run_before_any_job(tmp_path):
+    _needs_a_machine_without_cuda()
+    result = snakemake(tmp_path, ENGINE, "--config", "preset=paper", check=False)
     text = result.stderr + result.stdout
     assert result.returncode != 0
     assert "TensorRT engines (fp16, fp32) are requested (export.engines)" in text
     assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12" in text
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "resources").exists()  # no job started
+
+
+def test_a_cluster_run_is_not_checked_on_the_submitting_machine(tmp_path):
+    """A login node without a GPU plans the paper preset for SLURM; the engine jobs check on their GPU node."""
+    _needs_a_machine_without_cuda()
+    result = snakemake(tmp_path, "-n", "--executor", "slurm", "--jobs", "1", ENGINE, "--config", "preset=paper", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TensorRT" not in result.stderr + result.stdout
+    assert "export_engine" in result.stdout + result.stderr
