@@ -63,6 +63,9 @@ def test_demo_data_stages_are_cached_and_reproducible(tmp_path):
 
     rerun = snakemake(first, "data")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    # the README's report command (tests/test_packaging.py checks that the workflow extra alone provides for it)
+    snakemake(first, "--report", "report.html", "data")
+    assert "<html" in (first / "report.html").read_text(encoding="utf-8", errors="replace")[:2000].lower()
 
     snakemake(second, "data")
     for folder in (Path("results/data"), *(Path("results/demo") / exp / "augmented" for exp in EXPERIMENTS)):
