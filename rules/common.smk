@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -10,6 +11,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from kdseg import config as kdseg_config
 from kdseg.export.tensorrt import check_engine_requirements
+from kdseg.utils.cores import capped_cores
 from kdseg.utils.errors import ConfigError
 
 try:
@@ -23,6 +25,16 @@ except ConfigError as err:
     raise WorkflowError(f"Configuration error: {err}") from None
 config.clear()
 config.update(_resolved)
+
+# Where Snakemake hands out cores itself (a local run, a job on a cluster node; a cluster run schedules by
+# --jobs), it gets no more than this machine lets it use, so no job gets more threads than there are cores
+# and `--cores 8` on 2 cores is no slower than `--cores 2` (it ran four 2-thread trainings at once).
+if workflow.global_resources["_nodes"].value is None:
+    _requested_cores = workflow.global_resources["_cores"].value
+    _cores = capped_cores(_requested_cores)
+    if _cores != _requested_cores:
+        print(f"kdseg: using {_cores} cores: --cores {_requested_cores} asks for more than this machine has for it.", file=sys.stderr)
+        workflow.global_resources["_cores"] = _cores
 
 # the conda environments' post-deploy scripts install kdseg from here (envs/*.post-deploy.sh)
 os.environ.setdefault("KDSEG_WORKFLOW_DIR", str(Path(workflow.basedir)))

@@ -113,6 +113,18 @@ def test_a_data_set_s_extraction_limits_reach_the_job(tmp_path):
     assert "over the limit of 0.5" in log and not (tmp_path / "resources/datasets/kvasir_seg_demo").exists()
 
 
+def test_cores_beyond_the_machine_are_not_handed_out(tmp_path):
+    """`--cores` above the machine's cores neither starts more jobs nor gives a job more threads than there are cores."""
+    from kdseg.utils.cores import available_cores
+
+    cores, asked = available_cores(), available_cores() + 6
+    result = snakemake(tmp_path, "results/data/kvasir_seg_demo/manifest.csv", "--cores", str(asked), "--set-threads", f"data_ingest={asked}")
+    text = result.stdout + result.stderr
+    assert f"kdseg: using {cores} cores: --cores {asked} asks for more than this machine has for it." in text
+    assert f"Provided cores: {cores}" in text
+    assert f"--threads {cores} --out-manifest" in text  # the ingest job asked for {asked} threads
+
+
 def test_missing_registration_data_says_where_to_get_it(tmp_path):
     result = snakemake(tmp_path, "-n", "results/data/polypgen/manifest.csv", check=False)
     text = result.stderr + result.stdout
