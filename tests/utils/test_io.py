@@ -66,6 +66,6 @@ def test_full_disk_in_a_folder_keeps_the_previous_folder(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["augmented"]
 
 
-@pytest.mark.parametrize(("count", "text"), [(0, "0 B"), (999, "999 B"), (46_000_000, "46.0 MB"), (7_100_000_000, "7.1 GB"), (2 * 10**13, "20.0 TB")])
+@pytest.mark.parametrize(("count", "text"), [(0, "0 B"), (999, "999 B"), (46_000_000, "46.0 MB"), (7_100_000_000, "7.1 GB"), (999_999_488, "1.0 GB"), (2 * 10**13, "20.0 TB")])
 def test_format_bytes(count: int, text: str) -> None:
     assert format_bytes(count) == text

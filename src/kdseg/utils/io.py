@@ -66,7 +66,7 @@ def format_bytes(count: int) -> str:
     """A byte count for people: ``"1.5 GB"`` (decimal units, as ``df -H`` prints them)."""
     units = ("B", "kB", "MB", "GB", "TB")
     value, power = float(count), 0
-    while value >= 1000 and power < len(units) - 1:
+    while value >= 999.95 and power < len(units) - 1:  # 999.96 MB prints as 1.0 GB, not 1000.0 MB
         value, power = value / 1000, power + 1
     return f"{int(count)} B" if power == 0 else f"{value:.1f} {units[power]}"
 
