@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -11,6 +12,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from kdseg import config as kdseg_config
 from kdseg.export.tensorrt import check_engine_requirements
+from kdseg.utils.cores import capped_cores
 from kdseg.utils.errors import ConfigError
 
 try:
@@ -25,6 +27,16 @@ except ConfigError as err:
 config.clear()
 config.update(_resolved)
 
+# Where Snakemake hands out cores itself (a local run, a job on a cluster node; a cluster run schedules by
+# --jobs), it gets no more than this machine lets it use, so no job gets more threads than there are cores
+# and `--cores 8` on 2 cores is no slower than `--cores 2` (it ran four 2-thread trainings at once).
+if workflow.global_resources["_nodes"].value is None:
+    _requested_cores = workflow.global_resources["_cores"].value
+    _cores = capped_cores(_requested_cores)
+    if _cores != _requested_cores:
+        print(f"kdseg: using {_cores} cores: --cores {_requested_cores} asks for more than this machine has for it.", file=sys.stderr)
+        workflow.global_resources["_cores"] = _cores
+
 # the conda environments' post-deploy scripts install kdseg from here (envs/*.post-deploy.sh)
 os.environ.setdefault("KDSEG_WORKFLOW_DIR", str(Path(workflow.basedir)))
 
@@ -32,14 +44,7 @@ PRESET = config["preset"]
 DATA = "results/data"
 RESULTS = f"results/{PRESET}"
 EXPERIMENTS = kdseg_config.active_experiments(config)
-# a run that asks for TensorRT engines where TensorRT or CUDA is missing stops before any job runs;
-# under --sdm conda TensorRT lives in envs/tensorrt.yaml, so only CUDA is checked here
-_engine_problem = check_engine_requirements(
-    sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]}),
-    check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method,
-)
-if _engine_problem:
-    raise WorkflowError(_engine_problem)
+ENGINES = sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]})
 ALL_MODELS = sorted({m for exp in config["experiments"].values() for m in exp["models"]})
 
 
@@ -95,6 +100,20 @@ def get_dataset_root(wildcards):
             f" --config 'datasets={{{wildcards.dataset}: {{source: /path/to/it}}}}'."
         )
     return str(folder)
+
+
+def limit_flags(dataset, flags):
+    """``--flag value`` for each of the data set's ``limits:`` named in ``flags``; the stage's defaults apply to the rest."""
+    limits = get_dataset(dataset).get("limits", {})
+    return " ".join(f"{flag} {limits[key]}" for key, flag in flags.items() if key in limits)
+
+
+def get_extract_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_extracted_gb": "--max-extracted-gb", "max_compression_ratio": "--max-compression-ratio"})
+
+
+def get_ingest_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_image_pixels": "--max-image-pixels"})
 
 
 def get_demo_options(wildcards):
@@ -220,6 +239,22 @@ def get_model_for_eval(wildcards):
 
 def evaluated_models(exp):
     return [m for m in kdseg_config.active_models(config, exp) if get_experiment(exp)["models"][m]["stage"] != "pretrain"]
+
+
+def get_engine_onnx(wildcards):
+    """The ONNX file an engine is built from, once TensorRT and CUDA are checked where the engine jobs will run.
+
+    Input functions run while the graph is built, before any job, and the executor is known by then: a
+    local run stops here, before any job, when either is missing; so does the engine job on a cluster node
+    (it builds its own graph). The submitting machine of a cluster run (a login node, often without a GPU)
+    and dry runs check nothing. Under --sdm conda TensorRT lives in envs/tensorrt.yaml: only CUDA is checked.
+    """
+    runs_jobs_here = workflow.executor_plugin is not None and workflow.local_exec and not (workflow.dryrun or workflow.touch)
+    if runs_jobs_here:
+        problem = check_engine_requirements(ENGINES, check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method)
+        if problem:
+            raise WorkflowError(problem)
+    return f"{RESULTS}/{wildcards.exp}/export/{wildcards.model}.onnx"
 
 
 # ----------------------------------------------------------------------------------------- packages, tables

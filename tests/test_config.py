@@ -99,6 +99,37 @@ def test_bad_values_name_the_key_and_what_is_allowed(raw, override, message):
         resolve_config(raw, override)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"models": {"resunetpp": {"arch": "resunet_pp"}}}, r"models\.resunetpp\.arch: no architecture named 'resunet_pp'; available: .*'resunetpp'\?"),
+        ({"models": {"kd_resunetpp": {"trainer": "SelfDistilationTrainer"}}}, r"models\.kd_resunetpp\.trainer: no trainer named 'SelfDistilationTrainer'.*'SelfDistillationTrainer'\?"),
+        ({"models": {"resunetpp": {"loss": {"name": "dice_tverski"}}}}, r"models\.resunetpp\.loss\.name: no loss named 'dice_tverski'.*'dice_tversky'\?"),
+        ({"train": {"optimizer": {"name": "adamm", "lr": 0.1}}}, r"train\.optimizer\.name: no optimizer named 'adamm'.*'adam'\?"),
+        ({"models": {"resunetpp": {"train": {"scheduler": {"name": "plateu"}}}}}, r"models\.resunetpp\.train\.scheduler\.name: no scheduler named 'plateu'.*'plateau'\?"),
+        ({"augment": {"recipe": "kd_resunet"}}, r"augment\.recipe: no augmentation recipe named 'kd_resunet'.*'kd_resunetpp'\?"),
+        ({"benchmark": {"runtimes": ["eager", "onnx_runtime"]}}, r"benchmark\.runtimes: no benchmark runtime named 'onnx_runtime'.*'onnxruntime'\?"),
+    ],
+)
+def test_every_named_component_is_checked_against_its_registry(raw, override, message):
+    """A typo in a component's name stops the configuration (so `snakemake -n`), not a training job."""
+    with pytest.raises(ConfigError, match=rf"experiments\.kd_resunetpp\.{message}"):
+        resolve_config(raw, {"experiments": {"kd_resunetpp": override}})
+
+
+def test_registries_are_what_the_code_builds():
+    """The names the config check accepts are the ones the stages build (no private trainer bases)."""
+    from kdseg.engine import available_trainers, find_trainer
+    from kdseg.engine.settings import OptimizerSettings, SchedulerSettings
+
+    assert "_AdversarialTrainer" not in available_trainers()
+    assert {name: find_trainer(name) for name in available_trainers()} == available_trainers()
+    with pytest.raises(ConfigError, match="Unknown optimizer 'adamm'.*Did you mean 'adam'"):
+        OptimizerSettings(name="adamm")
+    with pytest.raises(ConfigError, match="Unknown scheduler 'cosine'"):
+        SchedulerSettings(name="cosine")
+
+
 def test_a_typo_in_another_preset_is_found_too(raw):
     with pytest.raises(ConfigError, match=r"(?s)preset 'paper'.*unknown key\(s\) 'epoch'"):
         resolve_config(raw, {"presets": {"paper": {"experiments": {"dsd": {"train": {"epoch": 1}}}}}})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -230,9 +231,65 @@ def _validate_schema(config: Mapping[str, Any], schema: Mapping[str, Any], origi
         raise ConfigError(f"{origin} is not valid:\n  " + "\n  ".join(lines) + more)
 
 
+@functools.cache
+def _component_registries() -> dict[str, tuple[str, ...]]:
+    """The names each component registry holds, keyed by what the config calls the component.
+
+    Imported here rather than at the top: the registries pull in torch, and only resolving needs them.
+    """
+    from kdseg.augment.recipes import RECIPES
+    from kdseg.bench.fps import RUNTIMES
+    from kdseg.engine import available_trainers
+    from kdseg.engine.settings import OPTIMIZERS, SCHEDULERS
+    from kdseg.losses import LOSSES
+    from kdseg.models import MODEL_ARCHITECTURES
+
+    return {
+        "architecture": (*MODEL_ARCHITECTURES, "best_teacher"),
+        "trainer": tuple(available_trainers()),
+        "loss": tuple(LOSSES),
+        "optimizer": OPTIMIZERS,
+        "scheduler": SCHEDULERS,
+        "augmentation recipe": tuple(RECIPES),
+        "benchmark runtime": RUNTIMES,
+    }
+
+
+def _component_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every named component (architecture, trainer, loss, optimiser, scheduler, augmentation recipe,
+    benchmark runtime) checked against its registry, so a typo stops ``snakemake -n``, not a training job."""
+    registries = _component_registries()
+    problems = []
+
+    def check(kind: str, value: str, key: str) -> None:
+        if value not in registries[kind]:
+            problems.append(f"{key}: no {kind} named {value!r}; available: {', '.join(sorted(registries[kind]))}.{_suggest(value, registries[kind])}")
+
+    def check_train(train: Mapping[str, Any], key: str) -> None:
+        for part in ("optimizer", "scheduler"):
+            if part in train:
+                check(part, train[part]["name"], f"{key}.{part}.name")
+
+    for exp_name, exp in config["experiments"].items():
+        key = f"experiments.{exp_name}"
+        check("augmentation recipe", exp["augment"]["recipe"], f"{key}.augment.recipe")
+        for runtime in exp["benchmark"].get("runtimes", []):
+            check("benchmark runtime", runtime, f"{key}.benchmark.runtimes")
+        check_train(exp["train"], f"{key}.train")
+        for model_name, spec in exp["models"].items():
+            mkey = f"{key}.models.{model_name}"
+            check("architecture", spec["arch"], f"{mkey}.arch")
+            check("trainer", spec.get("trainer", DEFAULT_TRAINERS[spec["stage"]]), f"{mkey}.trainer")
+            if "loss" in spec:
+                check("loss", spec["loss"]["name"], f"{mkey}.loss.name")
+            check_train(spec.get("train", {}), f"{mkey}.train")
+    return problems
+
+
 def _check_references(config: Mapping[str, Any], origin: str) -> None:
-    """Cross-key rules a schema cannot express: names that must exist, ratios that must sum to 1."""
-    problems: list[str] = []
+    """Cross-key rules a schema cannot express: names that must exist (data sets, splits, models and
+    every registered component), ratios that must sum to 1."""
+    problems: list[str] = _component_problems(config)
     datasets, splits = config["datasets"], config["splits"]
 
     def need(kind: str, value: str, names: Mapping[str, Any], key: str) -> bool:

@@ -63,6 +63,9 @@ def test_demo_data_stages_are_cached_and_reproducible(tmp_path):
 
     rerun = snakemake(first, "data")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+    # the README's report command (tests/test_packaging.py checks that the workflow extra alone provides for it)
+    snakemake(first, "--report", "report.html", "data")
+    assert "<html" in (first / "report.html").read_text(encoding="utf-8", errors="replace")[:2000].lower()
 
     snakemake(second, "data")
     for folder in (Path("results/data"), *(Path("results/demo") / exp / "augmented" for exp in EXPERIMENTS)):
@@ -80,6 +83,48 @@ def test_a_bad_key_stops_the_run_before_any_job(tmp_path):
     assert "Did you mean 'epochs'?" in result.stderr + result.stdout
 
 
+def test_an_unknown_architecture_stops_the_dry_run(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "experiments={kd_resunetpp: {models: {resunetpp: {arch: resunet_pp}}}}", check=False)
+    assert result.returncode != 0
+    assert "experiments.kd_resunetpp.models.resunetpp.arch: no architecture named 'resunet_pp'" in result.stderr + result.stdout
+    assert "Did you mean 'resunetpp'?" in result.stderr + result.stdout
+
+
+def test_the_bad_sample_list_outlives_a_failed_ingest(tmp_path):
+    """Snakemake deletes a failed job's outputs; the list the error points to must still be there."""
+    from tests.data.test_ingest import make_kvasir
+
+    release = make_kvasir(tmp_path / "data")
+    (release / "images" / "b.jpg").write_bytes(b"<html>not a JPEG</html>")
+    result = snakemake(tmp_path / "run", "results/data/kvasir_seg/manifest.csv", "--config", f"datasets={{kvasir_seg: {{source: {release}}}}}", check=False)
+    assert result.returncode != 0
+    assert not (tmp_path / "run" / "results/data/kvasir_seg/bad_samples.csv").exists()  # removed with the failed job
+    log = (tmp_path / "run" / "logs/data/ingest/kvasir_seg.log").read_text()
+    assert "1 of the 3 samples found in" in log and "The full list is in logs/data/ingest/kvasir_seg.bad_samples.csv." in log
+    bad = pd.read_csv(tmp_path / "run" / "logs/data/ingest/kvasir_seg.bad_samples.csv")
+    assert bad["id"].tolist() == ["b"] and "cannot be read" in bad.loc[0, "reason"]
+
+
+def test_a_data_set_s_extraction_limits_reach_the_job(tmp_path):
+    result = snakemake(tmp_path, "resources/datasets/kvasir_seg_demo", "--config", "datasets={kvasir_seg_demo: {limits: {max_compression_ratio: 0.5}}}", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs/data/extract/kvasir_seg_demo.log").read_text()
+    assert "kdseg-extract: error: Refusing to extract resources/demo/kvasir_seg_demo.zip: it unpacks to" in log
+    assert "over the limit of 0.5" in log and not (tmp_path / "resources/datasets/kvasir_seg_demo").exists()
+
+
+def test_cores_beyond_the_machine_are_not_handed_out(tmp_path):
+    """`--cores` above the machine's cores neither starts more jobs nor gives a job more threads than there are cores."""
+    from kdseg.utils.cores import available_cores
+
+    cores, asked = available_cores(), available_cores() + 6
+    result = snakemake(tmp_path, "results/data/kvasir_seg_demo/manifest.csv", "--cores", str(asked), "--set-threads", f"data_ingest={asked}")
+    text = result.stdout + result.stderr
+    assert f"kdseg: using {cores} cores: --cores {asked} asks for more than this machine has for it." in text
+    assert f"Provided cores: {cores}" in text
+    assert f"--threads {cores} --out-manifest" in text  # the ingest job asked for {asked} threads
+
+
 def test_missing_registration_data_says_where_to_get_it(tmp_path):
     result = snakemake(tmp_path, "-n", "results/data/polypgen/manifest.csv", check=False)
     text = result.stderr + result.stdout
@@ -89,14 +134,31 @@ def test_missing_registration_data_says_where_to_get_it(tmp_path):
     assert "--config 'datasets={polypgen: {source: /path/to/it}}'" in text
 
 
-def test_engines_without_tensorrt_stop_before_any_job(tmp_path):
+ENGINE = "results/paper/kd_resunetpp/export/kd_resunetpp.fp16.engine"
+
+
+def _needs_a_machine_without_cuda() -> None:
     pytest.importorskip("torch")
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the message is for machines without it")
-    result = snakemake(tmp_path, "-n", "submission", "--config", "preset=paper", check=False)
+
+
+def test_engines_without_tensorrt_stop_a_local_run_before_any_job(tmp_path):
+    _needs_a_machine_without_cuda()
+    result = snakemake(tmp_path, ENGINE, "--config", "preset=paper", check=False)
     text = result.stderr + result.stdout
     assert result.returncode != 0
     assert "TensorRT engines (fp16, fp32) are requested (export.engines)" in text
     assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12" in text
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "resources").exists()  # no job started
+
+
+def test_a_cluster_run_is_not_checked_on_the_submitting_machine(tmp_path):
+    """A login node without a GPU plans the paper preset for SLURM; the engine jobs check on their GPU node."""
+    _needs_a_machine_without_cuda()
+    result = snakemake(tmp_path, "-n", "--executor", "slurm", "--jobs", "1", ENGINE, "--config", "preset=paper", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TensorRT" not in result.stderr + result.stdout
+    assert "export_engine" in result.stdout + result.stderr

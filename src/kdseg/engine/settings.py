@@ -10,8 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kdseg.utils.errors import ConfigError
+from kdseg.utils.options import look_up_option
 
-__all__ = ["EarlyStoppingSettings", "OptimizerSettings", "SchedulerSettings", "TrainSettings"]
+__all__ = ["OPTIMIZERS", "SCHEDULERS", "EarlyStoppingSettings", "OptimizerSettings", "SchedulerSettings", "TrainSettings"]
+
+#: optimiser names ``train.optimizer.name`` accepts (built by ``Trainer.configure_optimizers``)
+OPTIMIZERS = ("adam", "nadam", "adamw", "sgd")
+#: learning-rate schedules ``train.scheduler.name`` accepts (built by ``Trainer._build_scheduler``)
+SCHEDULERS = ("none", "plateau", "step", "exponential", "poly")
 
 
 def _from_mapping(cls: type, data: dict[str, Any] | None, where: str) -> Any:
@@ -34,6 +40,9 @@ class OptimizerSettings:
     betas: tuple[float, float] = (0.9, 0.999)
     momentum: float = 0.9
 
+    def __post_init__(self) -> None:
+        look_up_option(self.name, OPTIMIZERS, "optimizer")
+
 
 @dataclass(frozen=True)
 class SchedulerSettings:
@@ -47,6 +56,9 @@ class SchedulerSettings:
     step_size: int = 30
     gamma: float = 0.1
     power: float = 0.9
+
+    def __post_init__(self) -> None:
+        look_up_option(self.name, SCHEDULERS, "scheduler")
 
 
 @dataclass(frozen=True)

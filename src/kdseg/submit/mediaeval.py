@@ -61,8 +61,9 @@ def _readme(model: str, images: int) -> str:
 
 Docker build context written by `kdseg-package mediaeval2020`. The entry point `predict.py` reads every
 image in `/medico2020`, writes a single-channel 0/255 mask with the image's file name to `/mask`, prints
-`<name> - <seconds>` per image (the model call only, after {WARMUP_CALLS} warm-up calls) and a last line
-`Mean FPS: <images / total seconds>`.
+`<name> - <seconds>` per image (`%.10f`; the model call only, after {WARMUP_CALLS} warm-up calls) and a last line
+`Mean FPS:  <images / total seconds>`, as the organisers' skeleton prints them. A file that cannot be decoded is
+named on stderr and gets no mask; every other image is still done, and the exit status is then 1.
 
     docker build -t {_IMAGE_TAG} .
     docker run --rm -v /path/to/test-images:/medico2020:ro -v /path/to/masks:/mask {_IMAGE_TAG}

@@ -69,7 +69,8 @@ TASK2_FILES = ("Dockerfile", "README.md", "requirements.txt", "predict.py", "mod
 _AFFINE_TOLERANCE = 1e-3
 _LISTED_PROBLEMS = 20
 _TIMING_LINE = re.compile(r"^(?P<name>.+) - (?P<seconds>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)$")
-_FPS_LINE = re.compile(r"^Mean FPS: (?P<fps>\d+(?:\.\d+)?)$")
+# the MediaEval skeleton prints ``print("Mean FPS: ", fps)``: two spaces, the float as Python writes it
+_FPS_LINE = re.compile(r"^Mean FPS: +(?P<fps>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)$")
 
 
 @dataclass(frozen=True)
