@@ -106,6 +106,7 @@ def test_2d_layout_manifest_and_recipe(data_2d: tuple[Path, Path], tmp_path: Pat
     assert recipe == {
         "albumentations": A.__version__,
         "copies": 2,
+        "online": False,
         "outputs_per_sample": 5,
         "paper": "000",
         "recipe": "kd_resunetpp",
