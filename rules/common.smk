@@ -282,7 +282,7 @@ def get_experiment_output(exp):
 
 
 PACKAGE_OUTPUTS = {
-    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2"],
+    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2.zip"],
     "endocv2022": ["endocv2022.zip"],
     "brats": ["brats.zip"],
 }
