@@ -113,6 +113,12 @@ def get_split_lists(wildcards):
     }
 
 
+def get_split_groups(wildcards):
+    """The split's groups file (id -> video or patient), or none."""
+    groups = get_split_spec(wildcards).get("groups")
+    return [groups] if groups else []
+
+
 def get_split_list_url(wildcards):
     return get_split_spec(wildcards)["lists"][wildcards.subset]
 
