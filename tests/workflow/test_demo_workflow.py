@@ -47,7 +47,7 @@ def test_dry_run_shows_the_complete_graph(tmp_path):
 # the smallest kd_resunetpp that still runs every stage up to its tables: one epoch of the teacher alone
 _SMALL_KD = (
     "presets={demo: {experiments: {kd_resunetpp: {augment: {size: [32, 32]}, train: {epochs: 1},"
-    " models: {resunetpp: {arch_kwargs: {filters: [4, 8, 8, 16, 16]}}, kd_resunetpp: {activate: false}},"
+    " models: {resunetpp: {arch_kwargs: {filters: [8, 12, 16, 24, 32]}}, kd_resunetpp: {activate: false}},"
     " export: {models: []}, benchmark: {models: []}}}}}"
 )
 
