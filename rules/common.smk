@@ -133,6 +133,12 @@ def get_split_lists(wildcards):
     }
 
 
+def get_split_groups(wildcards):
+    """The split's groups file (id -> video or patient), or none."""
+    groups = get_split_spec(wildcards).get("groups")
+    return [groups] if groups else []
+
+
 def get_split_list_url(wildcards):
     return get_split_spec(wildcards)["lists"][wildcards.subset]
 
@@ -257,6 +263,22 @@ def get_engine_onnx(wildcards):
     return f"{RESULTS}/{wildcards.exp}/export/{wildcards.model}.onnx"
 
 
+def external_datasets(exp):
+    return get_experiment(exp)["evaluate"].get("external", [])
+
+
+def get_external_eval_inputs(wildcards):
+    """A model's checkpoint and the manifest of an external test set the experiment names."""
+    if wildcards.dataset not in external_datasets(wildcards.exp):
+        raise WorkflowError(f"{wildcards.dataset!r} is not an external test set of {wildcards.exp!r}; add it to evaluate.external.")
+    return {"checkpoint": model_checkpoint(wildcards.exp, wildcards.model), "manifest": manifest_path(wildcards.dataset)}
+
+
+def external_metrics(exp):
+    """Metrics JSONs of every evaluated model on every external test set, data set by data set."""
+    return [f"{RESULTS}/{exp}/external/{d}/metrics/{m}.json" for d in external_datasets(exp) for m in evaluated_models(exp)]
+
+
 # ----------------------------------------------------------------------------------------- packages, tables
 def get_package_inputs(name):
     """Model files and test images of a package (a subset of the experiment's split, or a folder)."""
@@ -290,10 +312,11 @@ def get_table_inputs(wildcards):
     Every table also gets the GPU benchmark JSONs; kdseg-tables keeps those of its experiment."""
     gpu_bench = sorted(str(path) for path in GPU_BENCHMARKS.glob("*.bench.json"))
     if wildcards.exp not in EXPERIMENTS:
-        return {"metrics": [], "bench": [], "gpu_bench": gpu_bench}
+        return {"metrics": [], "external": [], "bench": [], "gpu_bench": gpu_bench}
     exp = get_experiment(wildcards.exp)
     return {
         "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
+        "external": external_metrics(wildcards.exp),
         "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
         "gpu_bench": gpu_bench,
     }
@@ -319,13 +342,14 @@ def get_export_output(exp):
 
 def get_experiment_output(exp):
     out = [f"{RESULTS}/{exp}/metrics/{m}.json" for m in evaluated_models(exp)]
+    out += external_metrics(exp)
     out += get_export_output(exp)
     out += [f"{RESULTS}/{exp}/bench/{m}.json" for m in get_experiment(exp)["benchmark"]["models"]]
     return out
 
 
 PACKAGE_OUTPUTS = {
-    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2"],
+    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2.zip"],
     "endocv2022": ["endocv2022.zip"],
     "brats": ["brats.zip"],
 }
@@ -374,11 +398,24 @@ def named_flags(flag, names, paths):
 def get_figure_qualitative_inputs(wildcards):
     """The experiment's manifest and, for each evaluated model, its predictions and per-case metrics."""
     models = evaluated_models(wildcards.exp)
+    external = external_datasets(wildcards.exp)
     return {
         "manifest": experiment_data(wildcards.exp)["manifest"],
         "predictions": [f"{RESULTS}/{wildcards.exp}/predictions/{m}" for m in models],
         "per_case": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.per_case.csv" for m in models],
+        "external_manifests": [manifest_path(d) for d in external],
+        "external_predictions": [f"{RESULTS}/{wildcards.exp}/external/{d}/predictions/{m}" for d in external for m in models],
+        "external_per_case": [f"{RESULTS}/{wildcards.exp}/external/{d}/metrics/{m}.per_case.csv" for d in external for m in models],
     }
+
+
+def external_figure_flags(wildcards, input):
+    """``--external``, ``--external-prediction`` and ``--external-per-case`` flags of the qualitative figure."""
+    external, models = external_datasets(wildcards.exp), evaluated_models(wildcards.exp)
+    pairs = [f"{d}:{m}" for d in external for m in models]
+    return " ".join(
+        [named_flags("--external", external, input.external_manifests), named_flags("--external-prediction", pairs, input.external_predictions), named_flags("--external-per-case", pairs, input.external_per_case)]
+    )
 
 
 def trained_models(exp):

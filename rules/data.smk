@@ -99,16 +99,18 @@ rule data_split:
     input:
         manifest=f"{DATA}/{{dataset}}/manifest.csv",
         lists=lambda wc: list(get_split_lists(wc).values()),
+        groups=get_split_groups,
     output:
         f"{DATA}/{{dataset}}/splits/{{split}}.csv",
     params:
         spec=lambda wc: as_json(get_split_spec(wc)),
         lists=lambda wc: list_flags(get_split_lists(wc)),
+        groups=lambda wc, input: f"--groups {input.groups:q}" if input.groups else "",
         seed=config["seed"],
     conda:
         "../envs/data.yaml"
     log:
         "logs/data/split/{dataset}/{split}.log",
     shell:
-        "kdseg-split --manifest {input.manifest} --spec {params.spec:q} {params.lists}"
+        "kdseg-split --manifest {input.manifest} --spec {params.spec:q} {params.lists} {params.groups}"
         " --seed {params.seed} --out {output} > {log} 2>&1"

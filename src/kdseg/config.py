@@ -41,7 +41,7 @@ __all__ = [
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
-LAYOUT_NDIM = {"kvasir_seg": 2, "polypgen": 2, "brats": 3, "brats2015_deepmedic": 3, "msd_brats": 3}
+LAYOUT_NDIM = {"kvasir_seg": 2, "polypgen": 2, "cvc": 2, "etis_larib": 2, "brats": 3, "brats2015_deepmedic": 3, "msd_brats": 3}
 DEFAULT_TRAINERS = {"pretrain": "SliceTrainer", "train": "Trainer", "distill": "DistillationTrainer"}
 
 
@@ -313,6 +313,12 @@ def _check_references(config: Mapping[str, Any], origin: str) -> None:
             if len(exp["augment"]["size"]) != ndim:
                 problems.append(f"{key}.augment.size: data set {exp['dataset']!r} is {ndim}D, so the size needs {ndim} numbers, got {exp['augment']['size']}.")
         need("split", exp["split"], splits, f"{key}.split")
+        for external in exp["evaluate"].get("external", []):
+            if need("data set", external, datasets, f"{key}.evaluate.external") and exp["dataset"] in datasets:
+                if dataset_ndim(config, external) != dataset_ndim(config, exp["dataset"]):
+                    problems.append(f"{key}.evaluate.external: {external!r} is {dataset_ndim(config, external)}D, the experiment's data set {exp['dataset']!r} is not; external test sets must be of the same kind.")
+                elif external == exp["dataset"]:
+                    problems.append(f"{key}.evaluate.external: {external!r} is the experiment's own data set; an external test set must be another one.")
         models = exp["models"]
         active = {m for m, spec in models.items() if spec.get("activate", True)}
         for model_name, spec in models.items():

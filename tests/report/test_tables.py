@@ -23,6 +23,7 @@ from kdseg.report.tables import (
     compare_with_paper,
     fastest_runtime,
     format_value,
+    generalisation_table,
     load_reported,
     reported_cells,
     wide_table,
@@ -35,8 +36,10 @@ PAPERS_DIR = ROOT.parent / "shared" / "papers"
 METRICS_3D = {f"{m}_{r}" for m in ("dice", "hd95") for r in (*REGIONS, "mean")}
 
 
-def _metrics_json(path: Path, model: str, metrics: dict[str, float], experiment: str = "kd_resunetpp", parameters: int = 1000) -> Path:
-    write_json(path, {"experiment": experiment, "model": model, "arch": "resunetpp", "parameters": parameters, "subset": "val", "cases": 12, "threshold": 0.5, "metrics": metrics})
+def _metrics_json(
+    path: Path, model: str, metrics: dict[str, float], experiment: str = "kd_resunetpp", parameters: int = 1000, dataset: str | None = None, subset: str = "val", cases: int = 12
+) -> Path:
+    write_json(path, {"experiment": experiment, "model": model, "arch": "resunetpp", "parameters": parameters, "dataset": dataset, "subset": subset, "cases": cases, "threshold": 0.5, "metrics": metrics})
     return path
 
 
@@ -167,6 +170,37 @@ def test_missing_models_say_why(tmp_path):
     assert _cell(frame, "Table 3", "nnU-Net with DSD", "WT / Dice")["difference"] == pytest.approx(0.5 - 0.785)
 
 
+def test_external_columns_come_from_the_external_evaluation(tmp_path):
+    """Paper 001's Kvasir rows (trained on PolypGen, tested on all of Kvasir-SEG) take the external metrics."""
+    own = [_metrics_json(tmp_path / f"{m}.json", m, {"dsc": 0.9, "jaccard": 0.85}, experiment="xpnet", dataset="polypgen") for m in ("unet_epsa", "xpnet")]
+    kvasir = [
+        _metrics_json(tmp_path / f"kvasir_{m}.json", m, {"dsc": dsc, "jaccard": dsc - 0.1}, experiment="xpnet", dataset="kvasir_seg", subset="all", cases=1000)
+        for m, dsc in (("unet_epsa", 0.8), ("xpnet", 0.75))
+    ]
+    outputs = {kind: tmp_path / f"t.{kind}" for kind in ("csv", "md")}
+    frame = build_paper_tables("xpnet", "001", metrics=own, external=kvasir, preset="paper", **{f"out_{k}": p for k, p in outputs.items()})
+    student = _cell(frame, "Table 1", "Kvasir / Student", "Dice score")
+    assert (student["dataset"], student["our_value"], student["status"], student["note"]) == ("kvasir_seg", 0.75, "ok", "external test set kvasir_seg, all 1000 cases")
+    assert student["difference"] == pytest.approx(0.75 - 0.783)
+    assert _cell(frame, "Table 1", "EndoCV / Student", "Dice score")["our_value"] == 0.9
+    assert _cell(frame, "Table 1", "Kvasir / Teach. 2", "IoU score")["status"] == "not tested on kvasir_seg in preset paper"
+    markdown = outputs["md"].read_text(encoding="utf-8")
+    assert "| Model | polypgen (val, 12 cases) DSC | polypgen (val, 12 cases) IoU | kvasir_seg (external, 1000 cases) DSC | kvasir_seg (external, 1000 cases) IoU |" in markdown
+    assert "| xpnet | 0.9000 | 0.8500 | 0.7500 | 0.6500 |" in markdown
+
+
+def test_generalisation_table_is_for_2d_experiments_only():
+    volumetric = {"m": {"model": "m", "dataset": "brats", "subset": "test", "cases": 2, "metrics": {"dice_mean": 0.5}}}
+    assert generalisation_table(volumetric, {}) is None
+    planar = {"a": {"model": "a", "dataset": "kvasir_seg", "subset": "val", "cases": 3, "metrics": {"dsc": 0.5, "jaccard": 0.25}}}
+    external = {("cvc", "b"): {"model": "b", "dataset": "cvc", "subset": "all", "cases": 6, "metrics": {"dsc": 0.4, "jaccard": 0.2}}}
+    table = generalisation_table(planar, external)
+    assert table.to_dict("index") == {
+        "a": {("kvasir_seg (val, 3 cases)", "DSC"): "0.5000", ("kvasir_seg (val, 3 cases)", "IoU"): "0.2500", ("cvc (external, 6 cases)", "DSC"): "", ("cvc (external, 6 cases)", "IoU"): ""},
+        "b": {("kvasir_seg (val, 3 cases)", "DSC"): "", ("kvasir_seg (val, 3 cases)", "IoU"): "", ("cvc (external, 6 cases)", "DSC"): "0.4000", ("cvc (external, 6 cases)", "IoU"): "0.2000"},
+    }
+
+
 def test_fastest_runtime_ignores_skipped_and_breaks_ties_by_name():
     bench = {"runtimes": {"b": _ok(10.0, 1.0), "a": _ok(10.0, 2.0), "c": {"status": "skipped", "reason": "r"}}}
     assert fastest_runtime(bench) == ("a", _ok(10.0, 2.0))
@@ -215,6 +249,7 @@ def test_markdown_latex_and_html_tables(tmp_path, kd_artifacts):
     assert "- FPS of kd_resunetpp: fastest runtime, onnxruntime on Test CPU (2 threads)." in markdown
     assert "16 of 14" not in markdown and "14 of 14 printed numbers have ours beside them" in markdown
     latex = outputs["tex"].read_text(encoding="utf-8")
+    # the paper's three tables, the run's models, then the generalisation table of this 2D experiment
     assert latex.count(r"\begin{table}") == 4 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
     assert r"kd\_resunetpp & 0.7500 & 0.7530 & $-$0.0030" in latex
     assert "ours & paper & $\\Delta$" in latex

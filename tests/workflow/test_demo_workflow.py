@@ -3,6 +3,7 @@ and the messages a user gets for a bad configuration or missing data."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_kd", "dsd")
@@ -29,13 +31,47 @@ def test_dry_run_shows_the_complete_graph(tmp_path):
     out = snakemake(tmp_path, "-n", "submission").stdout
     for rule in (
         "data_make_demo", "data_extract", "data_ingest", "data_split", "augment_train_set", "train_pretrain", "train_model",
-        "distill_student", "pseudolabel_ensemble", "evaluate_model", "export_onnx", "bench_fps", "package_mediaeval",
-        "package_endocv", "package_brats",
+        "distill_student", "pseudolabel_ensemble", "evaluate_model", "evaluate_external", "export_onnx", "bench_fps",
+        "package_mediaeval", "package_endocv", "package_brats",
     ):
         assert f"rule {rule}:" in out, rule
     for exp in EXPERIMENTS:
         assert f"results/demo/{exp}/augmented" in out
         assert f"results/demo/{exp}/metrics/" in out
+    # every evaluated model of the 2D experiments on their external demo sets
+    for target in ("kd_resunetpp/external/cvc_demo/metrics/kd_resunetpp.json", "attunet_transfer/external/cvc_demo/metrics/attunet.json", "xpnet/external/kvasir_seg_demo/metrics/unet_epsa_pix2pix.json"):
+        assert f"results/demo/{target}" in out, target
+    assert "results/demo/submissions/mediaeval2020_task2.zip" in out
+
+
+# the smallest kd_resunetpp that still runs every stage up to its tables: one epoch of the teacher alone
+_SMALL_KD = (
+    "presets={demo: {experiments: {kd_resunetpp: {augment: {size: [32, 32]}, train: {epochs: 1},"
+    " models: {resunetpp: {arch_kwargs: {filters: [8, 12, 16, 24, 32]}}, kd_resunetpp: {activate: false}},"
+    " export: {models: []}, benchmark: {models: []}}}}}"
+)
+
+
+@pytest.mark.slow
+def test_external_test_set_end_to_end(tmp_path):
+    """The demo's CVC-ClinicDB look-alike is generated, ingested and scored in full; the tables and the
+    qualitative figure show it."""
+    targets = ["results/demo/tables/kd_resunetpp.md", "results/demo/figures/kd_resunetpp/qualitative.png"]
+    snakemake(tmp_path, *targets, "--config", _SMALL_KD)
+    manifest = pd.read_csv(tmp_path / "results" / "data" / "cvc_demo" / "manifest.csv", dtype={"id": str})
+    assert sorted(manifest["id"], key=int) == [str(n) for n in range(1, 7)]
+    assert manifest["image"].str.endswith(".tif").all() and manifest["image"].str.contains("/Original/").all()
+    external = tmp_path / "results" / "demo" / "kd_resunetpp" / "external" / "cvc_demo"
+    metrics = json.loads((external / "metrics" / "resunetpp.json").read_text())
+    assert (metrics["dataset"], metrics["subset"], metrics["cases"]) == ("cvc_demo", "all", 6)
+    assert len(pd.read_csv(external / "metrics" / "resunetpp.per_case.csv")) == 6
+    for row in manifest.itertuples():  # at each image's own resolution
+        with Image.open(external / "predictions" / "resunetpp" / f"{row.id}.png") as prediction:
+            assert (prediction.height, prediction.width) == (row.height, row.width)
+    table = (tmp_path / "results" / "demo" / "tables" / "kd_resunetpp.md").read_text()
+    assert "## Generalisation: DSC and IoU on the evaluation subset and on each external test set (ours)" in table
+    assert "| Model | kvasir_seg_demo (val, 5 cases) DSC | kvasir_seg_demo (val, 5 cases) IoU | cvc_demo (external, 6 cases) DSC | cvc_demo (external, 6 cases) IoU |" in table
+    assert (tmp_path / "results" / "demo" / "figures" / "kd_resunetpp" / "qualitative.png").is_file()
 
 
 def test_lint_is_clean(tmp_path):

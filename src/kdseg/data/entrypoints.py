@@ -112,6 +112,7 @@ def split_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True, type=Path, help="[REQUIRED] manifest CSV of the data set.")
     parser.add_argument("--spec", required=True, type=json_arg, help='[REQUIRED] split settings as JSON, e.g. \'{"method": "ratio", "ratios": {"train": 0.88, "val": 0.12}}\'.')
     parser.add_argument("--list", dest="lists", action="append", type=_list_arg, default=[], help="[OPTIONAL] SUBSET=PATH of an official id list (method official); repeat per subset.")
+    parser.add_argument("--groups", type=Path, help="[OPTIONAL] CSV id,group (frame -> video, image -> patient) whose groups ratio splits keep whole; changes results. Default: none.")
     parser.add_argument("--out", required=True, type=Path, help="[REQUIRED] split CSV to write (id, subset).")
     add_common_args(parser, seed=True)
-    run_entry(parser, lambda a: make_split(a.manifest, a.spec, dict(a.lists), a.seed, a.out), argv)
+    run_entry(parser, lambda a: make_split(a.manifest, a.spec, dict(a.lists), a.seed, a.out, groups=a.groups), argv)

@@ -99,7 +99,7 @@ logger = logging.getLogger(__name__)
 
 # layout name -> module; imported on first use, so the layout modules can import the sample types below
 LAYOUTS: dict[str, str] = {
-    name: f"kdseg.data.conversion.{name}" for name in ("kvasir_seg", "polypgen", "brats", "brats2015_deepmedic", "msd_brats")
+    name: f"kdseg.data.conversion.{name}" for name in ("kvasir_seg", "polypgen", "cvc", "etis_larib", "brats", "brats2015_deepmedic", "msd_brats")
 }
 ON_BAD_SAMPLE = ("fail", "skip")
 

@@ -1,10 +1,11 @@
-"""Evaluation: predict a subset at each case's own resolution and score it.
+"""Evaluation: predict a subset (or a whole external data set) at each case's own resolution and score it.
 
 2D masks are predicted at the training size and resized back to the image's resolution before the
 MediaEval 2020 metrics (Jaccard, DSC, recall, precision, F2, accuracy) are computed; 3D cases are
 scored per region (WT, TC, ET) with Dice and HD95 in millimetres. Outputs: a JSON of mean metrics,
 a CSV of per-case metrics and the predicted masks (PNG 0/255, or NIfTI label maps in the data set's
-label convention with the input's affine).
+label convention with the input's affine). Without a split every sample of the manifest is scored: an
+external test set, such as Kvasir-SEG for a model trained on PolypGen.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
 def evaluate(
     checkpoint: str | Path,
     manifest: str | Path,
-    split: str | Path,
-    subset: str,
+    split: str | Path | None,
+    subset: str | None,
     out_metrics: str | Path,
     out_per_case: str | Path,
     out_predictions: str | Path,
@@ -52,27 +53,37 @@ def evaluate(
     threshold: float = 0.5,
     device: str = "auto",
     threads: int = 1,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
-    """Score a trained model on ``subset`` of a split.
+    """Score a trained model on ``subset`` of a split, or on every sample of a data set.
 
     Args:
         checkpoint: ``model.pt`` written by ``kdseg-train``.
         manifest: manifest CSV of the data set.
-        split: split CSV.
-        subset: ``train``, ``val`` or ``test``.
+        split: split CSV; None scores every sample of the manifest (the JSON's subset is ``all``).
+        subset: ``train``, ``val`` or ``test``; None (required) without a split.
         out_metrics: JSON with the mean metrics and the model's identity.
         out_per_case: CSV with one row of metrics per case.
         out_predictions: folder of predicted masks (replaced atomically).
         threshold: probability threshold. Defaults to 0.5.
         device: ``auto``, ``cpu`` or ``cuda``. Defaults to "auto".
         threads: CPU threads. Defaults to 1.
+        dataset: the data set's name, recorded in the metrics JSON (the tables' generalisation columns
+            read it). Defaults to None.
+
+    Raises:
+        DataError: an empty subset or data set; a subset without a split, or a split without a subset.
     """
+    if (split is None) != (subset is None):
+        raise DataError("give a split together with its subset, or neither to score every sample of the manifest (an external test set).")
     torch.set_num_threads(max(1, threads))
     torch_device = resolve_device(device)
     model, meta = load_model(checkpoint, torch_device)
-    rows = select_subset(read_manifest(manifest), read_split(split), subset)
+    rows = read_manifest(manifest) if split is None else select_subset(read_manifest(manifest), read_split(split), subset)
     if rows.empty:
-        raise DataError(f"the {subset!r} subset of {split} is empty; there is nothing to evaluate (pick another subset in evaluate.subset).")
+        where = f"the {subset!r} subset of {split}" if split is not None else f"the manifest {manifest}"
+        raise DataError(f"{where} is empty; there is nothing to evaluate (pick another subset in evaluate.subset, or another data set).")
+    subset = subset or "all"
     records = []
     with atomic_directory(out_predictions) as folder:
         for _, row in progress(rows.iterrows(), desc=f"evaluate {meta.get('model')}", total=len(rows), unit="case"):
@@ -88,6 +99,7 @@ def evaluate(
         "model": meta.get("model"),
         "arch": meta["arch"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        "dataset": dataset,
         "subset": subset,
         "cases": len(per_case),
         "threshold": threshold,
