@@ -91,7 +91,7 @@ def test_command_line_wins_over_the_preset(raw):
         ({"splits": {"ratio_88_12": {"ratios": {"train": 0.9, "val": 0.2}}}}, r"splits\.ratio_88_12\.ratios: the fractions must sum to 1, they sum to 1\.1"),
         ({"experiments": {"dsd": {"augment": {"size": [32, 32]}}}}, r"experiments\.dsd\.augment\.size: data set 'brats_demo' is 3D, so the size needs 3 numbers"),
         ({"experiments": {"xpnet": {"export": {"models": ["xp_net"]}}}}, r"xpnet\.export\.models: 'xp_net' is not an active model"),
-        ({"experiments": {"xpnet": {"evaluate": {"external": ["cvc"]}}}}, r"xpnet\.evaluate\.external: no data set named 'cvc'; defined: brats, brats_demo, cvc_clinicdb"),
+        ({"experiments": {"xpnet": {"evaluate": {"external": ["cvc"]}}}}, r"xpnet\.evaluate\.external: no data set named 'cvc'; defined: brats, brats2015, brats_demo, cvc_clinicdb"),
         ({"experiments": {"xpnet": {"evaluate": {"external": ["brats_demo"]}}}}, r"xpnet\.evaluate\.external: 'brats_demo' is 3D, the experiment's data set 'polypgen_demo' is not"),
         ({"experiments": {"xpnet": {"evaluate": {"external": ["polypgen_demo"]}}}}, r"'polypgen_demo' is the experiment's own data set"),
         ({"experiments": {"kd_resunetpp": {"models": {"resunetpp": {"arch": "best_teacher"}}}}}, "best_teacher picks a teacher's architecture"),

@@ -250,11 +250,11 @@ def test_markdown_latex_and_html_tables(tmp_path, kd_artifacts):
     assert "16 of 14" not in markdown and "14 of 14 printed numbers have ours beside them" in markdown
     latex = outputs["tex"].read_text(encoding="utf-8")
     # the paper's three tables, the run's models, then the generalisation table of this 2D experiment
-    assert latex.count(r"\begin{table}") == 4 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
+    assert latex.count(r"\begin{table}") == 5 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
     assert r"kd\_resunetpp & 0.7500 & 0.7530 & $-$0.0030" in latex
     assert "ours & paper & $\\Delta$" in latex
     page = outputs["html"].read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 4 and "Official results on algorithm efficiency task" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 5 and "Official results on algorithm efficiency task" in page
     first = {k: p.read_bytes() for k, p in outputs.items()}
     build_paper_tables("kd_resunetpp", "000", metrics=kd_artifacts["metrics"], bench=kd_artifacts["bench"], preset="demo", **{f"out_{k}": p for k, p in outputs.items()})
     assert first == {k: p.read_bytes() for k, p in outputs.items()}
