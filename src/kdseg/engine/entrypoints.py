@@ -44,7 +44,8 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
     from kdseg.engine.evaluate import evaluate
 
     parser = argparse.ArgumentParser(prog="kdseg-evaluate", description=evaluate_entry.__doc__)
-    parser.add_argument("--checkpoint", required=True, type=Path, help="[REQUIRED] model.pt written by kdseg-train.")
+    parser.add_argument("--checkpoint", dest="checkpoints", required=True, action="append", type=Path, help="[REQUIRED] model.pt written by kdseg-train; repeat it to score the averaged ensemble of several 3D models.")
+    parser.add_argument("--name", help="[OPTIONAL] model name in the metrics JSON. Default: the checkpoint's model, or ensemble for several.")
     parser.add_argument("--manifest", required=True, type=Path, help="[REQUIRED] manifest CSV.")
     parser.add_argument("--split", required=True, type=Path, help="[REQUIRED] split CSV.")
     parser.add_argument("--subset", default="val", choices=("train", "val", "test"), help="[OPTIONAL] subset to score. Default: val.")
@@ -56,6 +57,6 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
     add_common_args(parser)
     run_entry(
         parser,
-        lambda a: evaluate(a.checkpoint, a.manifest, a.split, a.subset, a.out_metrics, a.out_per_case, a.out_predictions, threshold=a.threshold, device=a.device, threads=a.threads),
+        lambda a: evaluate(a.checkpoints, a.manifest, a.split, a.subset, a.out_metrics, a.out_per_case, a.out_predictions, threshold=a.threshold, device=a.device, threads=a.threads, name=a.name),
         argv,
     )
