@@ -9,11 +9,14 @@ as the organisers' evaluation (``brats-evaluation`` 0.0.10, panoptica inside) do
 - HD95: surface voxels are those of a mask removed by one binary erosion (6-connectivity); for each
   surface voxel of one mask, the Euclidean distance in mm (voxel ``spacing`` per axis) to the nearest
   surface voxel of the other. ``pooling="pooled"`` (default, the organisers' definition) takes the
-  95th percentile of both directions' distances together; ``pooling="max"`` takes the larger of the
-  two directed 95th percentiles (MONAI's ``compute_hausdorff_distance(percentile=95)``, which paper
-  003 reports with). Percentiles use numpy's linear interpolation. Both masks empty → NaN; exactly
-  one empty → :data:`HD95_EMPTY` = 373.13 mm (the organisers' stand-in for an infinite distance,
-  the diagonal of the 240×240×155 mm BraTS volume).
+  95th percentile of both directions' distances together, and masks that do not overlap at all
+  score :data:`HD95_EMPTY`, as the organisers' package does; ``pooling="max"`` takes the larger of
+  the two directed 95th percentiles, overlap or not (MONAI's
+  ``compute_hausdorff_distance(percentile=95)``, which paper 003 reports with). Percentiles use
+  numpy's linear interpolation. Both masks empty → NaN; exactly one empty → :data:`HD95_EMPTY` =
+  373.13 mm (the organisers' stand-in for an infinite distance). Checked against ``brats-evaluation``
+  0.0.10 (tests/metrics/test_volumetric.py): Dice and pooled HD95 agree; that package measures in
+  voxels (it reads no spacing), which equals mm on the 1 mm BraTS grid.
 
 Example:
     >>> scores = case_metrics(pred_regions, gt_regions, spacing=(1.0, 1.0, 1.0))
@@ -90,7 +93,8 @@ def hd95(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float], pooling: st
         pooling: ``pooled`` or ``max`` (see :data:`HD95_POOLINGS`). Defaults to "pooled".
 
     Returns:
-        HD95 in mm; NaN when both masks are empty, :data:`HD95_EMPTY` when exactly one is.
+        HD95 in mm; NaN when both masks are empty, :data:`HD95_EMPTY` when exactly one is (or, pooled,
+        when they do not overlap).
 
     Raises:
         DataError: when the shapes differ or the spacing is not one positive number per axis.
@@ -102,7 +106,7 @@ def hd95(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float], pooling: st
     pred_empty, gt_empty = not pred_mask.any(), not gt_mask.any()
     if pred_empty and gt_empty:
         return float("nan")
-    if pred_empty or gt_empty:
+    if pred_empty or gt_empty or (pooling == "pooled" and not (pred_mask & gt_mask).any()):
         return HD95_EMPTY
     # Cropping to the bounding box of both masks keeps every surface voxel (a mask voxel on the box's
     # edge has its outer neighbour outside both masks), so the distances are unchanged while the
