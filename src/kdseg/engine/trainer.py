@@ -111,9 +111,11 @@ class Trainer:
         settings: the model's resolved settings (:func:`kdseg.config.model_settings`): ``arch``,
             ``arch_kwargs``, ``loss``, ``train``, ``seed``, ``experiment``, ``model``, ``distill``...
         manifest: manifest CSV of the data set.
-        split: split CSV; ``train`` samples come from ``augmented`` (or the manifest), ``val`` ones validate.
+        split: split CSV; ``train`` samples come from ``augmented`` (2D) or are drawn as patches of the
+            ``train`` cases (3D, :class:`kdseg.engine.patches.PatchSet` with the settings' ``augment``), ``val``
+            ones validate.
         out_dir: folder of the outputs and of the resume state.
-        augmented: the experiment's augmented training set (``kdseg-augment``). Defaults to None.
+        augmented: the experiment's augmented training set (``kdseg-augment``; 2D only). Defaults to None.
         init: weights to start from: a kdseg checkpoint or a raw state dict (e.g. the published brain-MRI
             U-Net); tensors are copied where names and shapes match. Defaults to None.
         teachers: teacher checkpoints (distillation variants). Defaults to none.

@@ -351,10 +351,10 @@ class DiceCELoss(BCEDiceLoss):
     """Dice + cross-entropy for multi-label sigmoid outputs, with MONAI ``DiceCELoss`` defaults.
 
     Paper 003 (Banerjee et al., Dual Self-Distillation, ISBI 2024) supervises the main output and every
-    decoder output with ``L_DCE = L_dice + L_CE`` as implemented by MONAI's ``DiceCELoss``; for the
-    three nested BraTS regions the outputs are sigmoids, so CE is the binary cross-entropy per channel.
-    This is :class:`BCEDiceLoss` with MONAI's Dice form: ``Σp + Σg`` denominator and smooth = 1e-5.
-    Deep supervision sums this loss over the outputs (done by the trainer).
+    decoder output with ``L_DCE = L_dice + L_CE`` as implemented by MONAI's ``DiceCELoss``. Its authors
+    train a softmax over the classes (:class:`SoftmaxDiceCELoss`); this is the sigmoid variant for the
+    three nested BraTS regions (``train.targets: regions``), where CE is the binary cross-entropy per
+    channel: :class:`BCEDiceLoss` with MONAI's Dice form, ``Σp + Σg`` denominator and smooth = 1e-5.
 
     Layout: ``logits`` and ``target`` are (B, C, H, W[, D]); target values in [0, 1].
 
