@@ -205,10 +205,23 @@ def get_pretrain_inputs(wildcards):
     return {"manifest": manifest_path(settings["dataset"]), "split": split_path(settings["dataset"], settings["split"])}
 
 
+def is_volumetric(exp):
+    """3D experiments draw their training patches on the fly; only 2D ones have an augmented set."""
+    return kdseg_config.dataset_ndim(config, get_experiment(exp)["dataset"]) == 3
+
+
+def augmented_input(exp):
+    return {} if is_volumetric(exp) else {"augmented": f"{RESULTS}/{exp}/augmented"}
+
+
+def augmented_flag(wildcards, input):
+    return f"--augmented {input.augmented}" if "augmented" in input.keys() else ""
+
+
 def get_train_inputs(wildcards):
-    """Data of the experiment, its augmented set and, for fine-tuning, the initial weights."""
+    """Data of the experiment, its augmented set (2D) and, for fine-tuning, the initial weights."""
     require_stage(wildcards, "train")
-    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
     settings = get_model_settings(wildcards.exp, wildcards.model)
     if settings["init_from"]:
         inputs["init"] = model_checkpoint(wildcards.exp, settings["init_from"])
@@ -218,10 +231,10 @@ def get_train_inputs(wildcards):
 
 
 def get_distill_inputs(wildcards):
-    """Data, augmented set, the teachers' weights, and pseudo-labels where used."""
+    """Data, augmented set (2D), the teachers' weights, and pseudo-labels where used."""
     require_stage(wildcards, "distill")
     settings = get_model_settings(wildcards.exp, wildcards.model)
-    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
     inputs["teachers"] = [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]
     if settings["distill"].get("pseudolabels"):
         inputs["pseudolabels"] = f"{RESULTS}/{wildcards.exp}/pseudolabels/{wildcards.model}"
@@ -279,6 +292,20 @@ def external_metrics(exp):
     return [f"{RESULTS}/{exp}/external/{d}/metrics/{m}.json" for d in external_datasets(exp) for m in evaluated_models(exp)]
 
 
+def get_ensemble_for_eval(wildcards):
+    """The checkpoints of the models the experiment's ``evaluate.ensemble`` averages (paper 004's Ensemble row)."""
+    members = get_experiment(wildcards.exp)["evaluate"].get("ensemble")
+    if not members:
+        raise WorkflowError(f"experiment {wildcards.exp!r} scores no ensemble; list its members under evaluate.ensemble.")
+    return get_experiment_data(wildcards) | {"checkpoints": [model_checkpoint(wildcards.exp, m) for m in members]}
+
+
+def metrics_outputs(exp):
+    """Metrics JSONs of an experiment: each evaluated model, and the ensemble where one is scored."""
+    names = evaluated_models(exp) + (["ensemble"] if get_experiment(exp)["evaluate"].get("ensemble") else [])
+    return [f"{RESULTS}/{exp}/metrics/{name}.json" for name in names]
+
+
 # ----------------------------------------------------------------------------------------- packages, tables
 def get_package_inputs(name):
     """Model files and test images of a package (a subset of the experiment's split, or a folder)."""
@@ -315,7 +342,7 @@ def get_table_inputs(wildcards):
         return {"metrics": [], "external": [], "bench": [], "gpu_bench": gpu_bench}
     exp = get_experiment(wildcards.exp)
     return {
-        "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
+        "metrics": metrics_outputs(wildcards.exp),
         "external": external_metrics(wildcards.exp),
         "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
         "gpu_bench": gpu_bench,
@@ -341,7 +368,7 @@ def get_export_output(exp):
 
 
 def get_experiment_output(exp):
-    out = [f"{RESULTS}/{exp}/metrics/{m}.json" for m in evaluated_models(exp)]
+    out = metrics_outputs(exp)
     out += external_metrics(exp)
     out += get_export_output(exp)
     out += [f"{RESULTS}/{exp}/bench/{m}.json" for m in get_experiment(exp)["benchmark"]["models"]]
@@ -375,7 +402,7 @@ def get_tables_output():
 
 
 def get_data_output():
-    return [f"{RESULTS}/{exp}/augmented" for exp in EXPERIMENTS]
+    return [f"{RESULTS}/{exp}/augmented" for exp in EXPERIMENTS if not is_volumetric(exp)]
 
 
 def get_final_output():

@@ -70,3 +70,42 @@ rule evaluate_external:
         " --threshold {params.threshold} --threads {threads}"
         " --out-metrics {output.metrics} --out-per-case {output.per_case} --out-predictions {output.predictions}"
         " > {log} 2>&1"
+
+
+rule evaluate_ensemble:
+    input:
+        unpack(get_ensemble_for_eval),
+    output:
+        metrics=report(
+            f"{RESULTS}/{{exp}}/metrics/ensemble.json",
+            caption="../report/metrics.rst",
+            category="{exp}",
+            subcategory="Evaluation",
+            labels={"model": "ensemble", "file": "mean metrics (JSON)"},
+        ),
+        per_case=report(
+            f"{RESULTS}/{{exp}}/metrics/ensemble.per_case.csv",
+            caption="../report/per_case.rst",
+            category="{exp}",
+            subcategory="Evaluation",
+            labels={"model": "ensemble", "file": "per-case metrics (CSV)"},
+        ),
+        predictions=directory(f"{RESULTS}/{{exp}}/predictions/ensemble"),
+    params:
+        checkpoints=lambda wc, input: " ".join(f"--checkpoint {p}" for p in input.checkpoints),
+        subset=lambda wc: get_experiment(wc.exp)["evaluate"]["subset"],
+        threshold=lambda wc: get_experiment(wc.exp)["evaluate"].get("threshold", 0.5),
+    conda:
+        "../envs/torch.yaml"
+    log:
+        f"logs/{PRESET}/evaluate_ensemble/{{exp}}.log",
+    benchmark:
+        f"benchmarks/{PRESET}/evaluate_ensemble/{{exp}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+    shell:
+        "kdseg-evaluate {params.checkpoints} --name ensemble --manifest {input.manifest} --split {input.split}"
+        " --subset {params.subset} --threshold {params.threshold} --threads {threads}"
+        " --out-metrics {output.metrics} --out-per-case {output.per_case} --out-predictions {output.predictions}"
+        " > {log} 2>&1"

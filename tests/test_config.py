@@ -95,6 +95,11 @@ def test_command_line_wins_over_the_preset(raw):
         ({"experiments": {"xpnet": {"evaluate": {"external": ["brats_demo"]}}}}, r"xpnet\.evaluate\.external: 'brats_demo' is 3D, the experiment's data set 'polypgen_demo' is not"),
         ({"experiments": {"xpnet": {"evaluate": {"external": ["polypgen_demo"]}}}}, r"'polypgen_demo' is the experiment's own data set"),
         ({"experiments": {"kd_resunetpp": {"models": {"resunetpp": {"arch": "best_teacher"}}}}}, "best_teacher picks a teacher's architecture"),
+        ({"experiments": {"dsd": {"augment": {"copies": 2}}}}, r"experiments\.dsd\.augment: remove copies: 3D patches are drawn on the fly"),
+        ({"experiments": {"xpnet": {"augment": {"patches_per_case": 2}}}}, r"experiments\.xpnet\.augment: remove patches_per_case: they apply to 3D patch sampling only"),
+        ({"experiments": {"dsd": {"augment": {"foreground": 1.5}}}}, r"foreground: 1\.5 is greater than the maximum of 1"),
+        ({"experiments": {"brats_ensemble_kd": {"evaluate": {"ensemble": ["unet3d", "resunet"]}}}}, r"evaluate\.ensemble: 'resunet' is not an active model.*Did you mean 'resunet3d'"),
+        ({"experiments": {"kd_resunetpp": {"train": {"optimizer": {"name": "sgd", "lr": 0.1, "nesterov": "yes"}}}}}, r"nesterov: expected boolean"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(raw, override, message):
@@ -150,3 +155,21 @@ def test_a_typo_in_another_preset_is_found_too(raw):
 )
 def test_source_kind(source, kind):
     assert source_kind(source) == kind
+
+
+def test_3d_settings_carry_the_patch_sampling_and_2d_ones_do_not(raw):
+    config = resolve_config(raw, {"preset": "paper"})
+    dsd = model_settings(config, "dsd", "dynunet_dsd")
+    assert dsd["augment"] == {"recipe": "dsd", "size": [96, 96, 96], "foreground": 0.333, "patches_per_case": 1}
+    assert dsd["train"]["targets"] == "labels" and dsd["loss"] == {"name": "softmax_dice_ce"}
+    cascaded = model_settings(config, "brats_ensemble_kd", "cascaded_unet3d")
+    assert cascaded["train"]["scheduler"] == {"name": "exponential", "gamma": 0.85, "period": None}
+    assert cascaded["train"]["optimizer"]["nesterov"] is False
+    assert "augment" not in model_settings(config, "kd_resunetpp", "resunetpp")
+
+
+def test_cpu_preset_runs_the_3d_experiments_on_brats2015_when_turned_on(raw):
+    config = resolve_config(raw, {"preset": "cpu", "experiments": {"brats_ensemble_kd": {"activate": True}, "dsd": {"activate": True}}})
+    assert active_experiments(config) == ["kd_resunetpp", "brats_ensemble_kd", "dsd"]
+    assert {config["experiments"][e]["dataset"] for e in ("brats_ensemble_kd", "dsd")} == {"brats2015"}
+    assert config["datasets"]["brats2015"]["layout"] == "brats2015_deepmedic"

@@ -132,11 +132,12 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
 
     The result holds ``arch``, ``arch_kwargs``, ``trainer`` (stage default if unset), ``loss``,
     ``teachers``, ``distill``, ``dataset``, ``split``, ``train``, ``size`` (the experiment's training
-    size) and ``seed``: everything a trainer needs.
+    size), ``seed`` and, for 3D experiments, ``augment`` (recipe and patch sampling): everything a
+    trainer needs.
     """
     exp = config["experiments"][experiment]
     spec = exp["models"][model]
-    return {
+    settings = {
         "experiment": experiment,
         "model": model,
         "stage": spec["stage"],
@@ -154,6 +155,10 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
         "size": list(exp["augment"]["size"]),
         "seed": config["seed"],
     }
+    if dataset_ndim(config, exp["dataset"]) == 3:
+        # 3D trainings sample their patches on the fly with the experiment's recipe (kdseg.engine.patches)
+        settings["augment"] = dict(exp["augment"])
+    return settings
 
 
 def dataset_ndim(config: Mapping[str, Any], dataset: str) -> int:
@@ -312,6 +317,12 @@ def _check_references(config: Mapping[str, Any], origin: str) -> None:
             ndim = dataset_ndim(config, exp["dataset"])
             if len(exp["augment"]["size"]) != ndim:
                 problems.append(f"{key}.augment.size: data set {exp['dataset']!r} is {ndim}D, so the size needs {ndim} numbers, got {exp['augment']['size']}.")
+            if ndim == 2 and "copies" not in exp["augment"]:
+                problems.append(f"{key}.augment: 2D training sets are augmented offline; give `copies`.")
+            extra = sorted(set(exp["augment"]) & ({"copies"} if ndim == 3 else {"foreground", "patches_per_case"}))
+            if extra:
+                what = "3D patches are drawn on the fly, nothing is written offline" if ndim == 3 else "they apply to 3D patch sampling only"
+                problems.append(f"{key}.augment: remove {', '.join(extra)}: {what}.")
         need("split", exp["split"], splits, f"{key}.split")
         for external in exp["evaluate"].get("external", []):
             if need("data set", external, datasets, f"{key}.evaluate.external") and exp["dataset"] in datasets:
@@ -344,6 +355,11 @@ def _check_references(config: Mapping[str, Any], origin: str) -> None:
                         problems.append(f"{mkey}.{ref_key}: {ref!r} is not an active model of experiment {exp_name!r}; active models: {', '.join(sorted(active))}.{_suggest(ref, active)}")
                     elif models[ref]["stage"] == "distill":
                         problems.append(f"{mkey}.{ref_key}: {ref!r} is itself distilled; teachers and initialisations must be pretrain or train models.")
+        for ref in exp["evaluate"].get("ensemble", []):
+            if ref not in active:
+                problems.append(f"{key}.evaluate.ensemble: {ref!r} is not an active model of experiment {exp_name!r}; active models: {', '.join(sorted(active))}.{_suggest(ref, active)}")
+        if exp["evaluate"].get("ensemble") and exp["dataset"] in datasets and dataset_ndim(config, exp["dataset"]) != 3:
+            problems.append(f"{key}.evaluate.ensemble: ensembles are scored for 3D experiments only.")
         for section in ("export", "benchmark"):
             for ref in exp[section]["models"]:
                 if ref not in active:

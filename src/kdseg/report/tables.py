@@ -297,7 +297,7 @@ def _our_value(
     value = result["metrics"][metric]
     note = f"external test set {dataset}, all {result['cases']} cases" if dataset else f"{result['subset']} subset, {result['cases']} cases"
     if value is None or math.isnan(float(value)):
-        return math.nan, "undefined in our run", f"{note}; no case had the region in both prediction and ground truth"
+        return math.nan, "undefined in our run", f"{note}; no case had the region in its prediction or its reference"
     return float(value), "ok", note
 
 
