@@ -170,6 +170,6 @@ def test_3d_settings_carry_the_patch_sampling_and_2d_ones_do_not(raw):
 
 def test_cpu_preset_runs_the_3d_experiments_on_brats2015_when_turned_on(raw):
     config = resolve_config(raw, {"preset": "cpu", "experiments": {"brats_ensemble_kd": {"activate": True}, "dsd": {"activate": True}}})
-    assert active_experiments(config) == ["kd_resunetpp", "brats_ensemble_kd", "dsd"]
+    assert active_experiments(config) == ["kd_resunetpp", "attunet_transfer", "xpnet", "brats_ensemble_kd", "dsd"]
     assert {config["experiments"][e]["dataset"] for e in ("brats_ensemble_kd", "dsd")} == {"brats2015"}
     assert config["datasets"]["brats2015"]["layout"] == "brats2015_deepmedic"
