@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -11,6 +12,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from kdseg import config as kdseg_config
 from kdseg.export.tensorrt import check_engine_requirements
+from kdseg.utils.cores import capped_cores
 from kdseg.utils.errors import ConfigError
 
 try:
@@ -25,6 +27,16 @@ except ConfigError as err:
 config.clear()
 config.update(_resolved)
 
+# Where Snakemake hands out cores itself (a local run, a job on a cluster node; a cluster run schedules by
+# --jobs), it gets no more than this machine lets it use, so no job gets more threads than there are cores
+# and `--cores 8` on 2 cores is no slower than `--cores 2` (it ran four 2-thread trainings at once).
+if workflow.global_resources["_nodes"].value is None:
+    _requested_cores = workflow.global_resources["_cores"].value
+    _cores = capped_cores(_requested_cores)
+    if _cores != _requested_cores:
+        print(f"kdseg: using {_cores} cores: --cores {_requested_cores} asks for more than this machine has for it.", file=sys.stderr)
+        workflow.global_resources["_cores"] = _cores
+
 # the conda environments' post-deploy scripts install kdseg from here (envs/*.post-deploy.sh)
 os.environ.setdefault("KDSEG_WORKFLOW_DIR", str(Path(workflow.basedir)))
 
@@ -32,14 +44,7 @@ PRESET = config["preset"]
 DATA = "results/data"
 RESULTS = f"results/{PRESET}"
 EXPERIMENTS = kdseg_config.active_experiments(config)
-# a run that asks for TensorRT engines where TensorRT or CUDA is missing stops before any job runs;
-# under --sdm conda TensorRT lives in envs/tensorrt.yaml, so only CUDA is checked here
-_engine_problem = check_engine_requirements(
-    sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]}),
-    check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method,
-)
-if _engine_problem:
-    raise WorkflowError(_engine_problem)
+ENGINES = sorted({p for exp in EXPERIMENTS for p in config["experiments"][exp]["export"]["engines"]})
 ALL_MODELS = sorted({m for exp in config["experiments"].values() for m in exp["models"]})
 
 
@@ -97,6 +102,20 @@ def get_dataset_root(wildcards):
     return str(folder)
 
 
+def limit_flags(dataset, flags):
+    """``--flag value`` for each of the data set's ``limits:`` named in ``flags``; the stage's defaults apply to the rest."""
+    limits = get_dataset(dataset).get("limits", {})
+    return " ".join(f"{flag} {limits[key]}" for key, flag in flags.items() if key in limits)
+
+
+def get_extract_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_extracted_gb": "--max-extracted-gb", "max_compression_ratio": "--max-compression-ratio"})
+
+
+def get_ingest_limit_flags(wildcards):
+    return limit_flags(wildcards.dataset, {"max_image_pixels": "--max-image-pixels"})
+
+
 def get_demo_options(wildcards):
     return get_dataset(wildcards.dataset)["demo"]
 
@@ -112,6 +131,12 @@ def get_split_lists(wildcards):
         subset: (f"resources/splits/{wildcards.split}/{subset}.txt" if kdseg_config.source_kind(src) == "url" else src)
         for subset, src in lists.items()
     }
+
+
+def get_split_groups(wildcards):
+    """The split's groups file (id -> video or patient), or none."""
+    groups = get_split_spec(wildcards).get("groups")
+    return [groups] if groups else []
 
 
 def get_split_list_url(wildcards):
@@ -180,10 +205,23 @@ def get_pretrain_inputs(wildcards):
     return {"manifest": manifest_path(settings["dataset"]), "split": split_path(settings["dataset"], settings["split"])}
 
 
+def is_volumetric(exp):
+    """3D experiments draw their training patches on the fly; only 2D ones have an augmented set."""
+    return kdseg_config.dataset_ndim(config, get_experiment(exp)["dataset"]) == 3
+
+
+def augmented_input(exp):
+    return {} if is_volumetric(exp) else {"augmented": f"{RESULTS}/{exp}/augmented"}
+
+
+def augmented_flag(wildcards, input):
+    return f"--augmented {input.augmented}" if "augmented" in input.keys() else ""
+
+
 def get_train_inputs(wildcards):
-    """Data of the experiment, its augmented set and, for fine-tuning, the initial weights."""
+    """Data of the experiment, its augmented set (2D) and, for fine-tuning, the initial weights."""
     require_stage(wildcards, "train")
-    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
     settings = get_model_settings(wildcards.exp, wildcards.model)
     if settings["init_from"]:
         inputs["init"] = model_checkpoint(wildcards.exp, settings["init_from"])
@@ -193,10 +231,10 @@ def get_train_inputs(wildcards):
 
 
 def get_distill_inputs(wildcards):
-    """Data, augmented set, the teachers' weights, and pseudo-labels where used."""
+    """Data, augmented set (2D), the teachers' weights, and pseudo-labels where used."""
     require_stage(wildcards, "distill")
     settings = get_model_settings(wildcards.exp, wildcards.model)
-    inputs = get_experiment_data(wildcards) | {"augmented": f"{RESULTS}/{wildcards.exp}/augmented"}
+    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
     inputs["teachers"] = [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]
     if settings["distill"].get("pseudolabels"):
         inputs["pseudolabels"] = f"{RESULTS}/{wildcards.exp}/pseudolabels/{wildcards.model}"
@@ -220,6 +258,52 @@ def get_model_for_eval(wildcards):
 
 def evaluated_models(exp):
     return [m for m in kdseg_config.active_models(config, exp) if get_experiment(exp)["models"][m]["stage"] != "pretrain"]
+
+
+def get_engine_onnx(wildcards):
+    """The ONNX file an engine is built from, once TensorRT and CUDA are checked where the engine jobs will run.
+
+    Input functions run while the graph is built, before any job, and the executor is known by then: a
+    local run stops here, before any job, when either is missing; so does the engine job on a cluster node
+    (it builds its own graph). The submitting machine of a cluster run (a login node, often without a GPU)
+    and dry runs check nothing. Under --sdm conda TensorRT lives in envs/tensorrt.yaml: only CUDA is checked.
+    """
+    runs_jobs_here = workflow.executor_plugin is not None and workflow.local_exec and not (workflow.dryrun or workflow.touch)
+    if runs_jobs_here:
+        problem = check_engine_requirements(ENGINES, check_tensorrt=DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method)
+        if problem:
+            raise WorkflowError(problem)
+    return f"{RESULTS}/{wildcards.exp}/export/{wildcards.model}.onnx"
+
+
+def external_datasets(exp):
+    return get_experiment(exp)["evaluate"].get("external", [])
+
+
+def get_external_eval_inputs(wildcards):
+    """A model's checkpoint and the manifest of an external test set the experiment names."""
+    if wildcards.dataset not in external_datasets(wildcards.exp):
+        raise WorkflowError(f"{wildcards.dataset!r} is not an external test set of {wildcards.exp!r}; add it to evaluate.external.")
+    return {"checkpoint": model_checkpoint(wildcards.exp, wildcards.model), "manifest": manifest_path(wildcards.dataset)}
+
+
+def external_metrics(exp):
+    """Metrics JSONs of every evaluated model on every external test set, data set by data set."""
+    return [f"{RESULTS}/{exp}/external/{d}/metrics/{m}.json" for d in external_datasets(exp) for m in evaluated_models(exp)]
+
+
+def get_ensemble_for_eval(wildcards):
+    """The checkpoints of the models the experiment's ``evaluate.ensemble`` averages (paper 004's Ensemble row)."""
+    members = get_experiment(wildcards.exp)["evaluate"].get("ensemble")
+    if not members:
+        raise WorkflowError(f"experiment {wildcards.exp!r} scores no ensemble; list its members under evaluate.ensemble.")
+    return get_experiment_data(wildcards) | {"checkpoints": [model_checkpoint(wildcards.exp, m) for m in members]}
+
+
+def metrics_outputs(exp):
+    """Metrics JSONs of an experiment: each evaluated model, and the ensemble where one is scored."""
+    names = evaluated_models(exp) + (["ensemble"] if get_experiment(exp)["evaluate"].get("ensemble") else [])
+    return [f"{RESULTS}/{exp}/metrics/{name}.json" for name in names]
 
 
 # ----------------------------------------------------------------------------------------- packages, tables
@@ -246,14 +330,22 @@ def image_flags(name, input):
     return f"--manifest {input.manifest} --split {input.split} --subset {images['subset']}"
 
 
+# benchmark JSONs measured on a GPU and committed (scripts/gpu_run.sh): the papers' FPS are GPU figures
+GPU_BENCHMARKS = Path(workflow.basedir) / "reports" / "h200"
+
+
 def get_table_inputs(wildcards):
-    """Metrics and benchmarks of an experiment; none where this preset does not run it (its tables say so)."""
+    """Metrics and benchmarks of an experiment; none where this preset does not run it (its tables say so).
+    Every table also gets the GPU benchmark JSONs; kdseg-tables keeps those of its experiment."""
+    gpu_bench = sorted(str(path) for path in GPU_BENCHMARKS.glob("*.bench.json"))
     if wildcards.exp not in EXPERIMENTS:
-        return {"metrics": [], "bench": []}
+        return {"metrics": [], "external": [], "bench": [], "gpu_bench": gpu_bench}
     exp = get_experiment(wildcards.exp)
     return {
-        "metrics": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.json" for m in evaluated_models(wildcards.exp)],
+        "metrics": metrics_outputs(wildcards.exp),
+        "external": external_metrics(wildcards.exp),
         "bench": [f"{RESULTS}/{wildcards.exp}/bench/{m}.json" for m in exp["benchmark"]["models"]],
+        "gpu_bench": gpu_bench,
     }
 
 
@@ -276,14 +368,15 @@ def get_export_output(exp):
 
 
 def get_experiment_output(exp):
-    out = [f"{RESULTS}/{exp}/metrics/{m}.json" for m in evaluated_models(exp)]
+    out = metrics_outputs(exp)
+    out += external_metrics(exp)
     out += get_export_output(exp)
     out += [f"{RESULTS}/{exp}/bench/{m}.json" for m in get_experiment(exp)["benchmark"]["models"]]
     return out
 
 
 PACKAGE_OUTPUTS = {
-    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2"],
+    "mediaeval2020": ["mediaeval2020_task1.zip", "mediaeval2020_task2.zip"],
     "endocv2022": ["endocv2022.zip"],
     "brats": ["brats.zip"],
 }
@@ -309,7 +402,7 @@ def get_tables_output():
 
 
 def get_data_output():
-    return [f"{RESULTS}/{exp}/augmented" for exp in EXPERIMENTS]
+    return [f"{RESULTS}/{exp}/augmented" for exp in EXPERIMENTS if not is_volumetric(exp)]
 
 
 def get_final_output():
@@ -332,11 +425,24 @@ def named_flags(flag, names, paths):
 def get_figure_qualitative_inputs(wildcards):
     """The experiment's manifest and, for each evaluated model, its predictions and per-case metrics."""
     models = evaluated_models(wildcards.exp)
+    external = external_datasets(wildcards.exp)
     return {
         "manifest": experiment_data(wildcards.exp)["manifest"],
         "predictions": [f"{RESULTS}/{wildcards.exp}/predictions/{m}" for m in models],
         "per_case": [f"{RESULTS}/{wildcards.exp}/metrics/{m}.per_case.csv" for m in models],
+        "external_manifests": [manifest_path(d) for d in external],
+        "external_predictions": [f"{RESULTS}/{wildcards.exp}/external/{d}/predictions/{m}" for d in external for m in models],
+        "external_per_case": [f"{RESULTS}/{wildcards.exp}/external/{d}/metrics/{m}.per_case.csv" for d in external for m in models],
     }
+
+
+def external_figure_flags(wildcards, input):
+    """``--external``, ``--external-prediction`` and ``--external-per-case`` flags of the qualitative figure."""
+    external, models = external_datasets(wildcards.exp), evaluated_models(wildcards.exp)
+    pairs = [f"{d}:{m}" for d in external for m in models]
+    return " ".join(
+        [named_flags("--external", external, input.external_manifests), named_flags("--external-prediction", pairs, input.external_predictions), named_flags("--external-per-case", pairs, input.external_per_case)]
+    )
 
 
 def trained_models(exp):

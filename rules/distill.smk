@@ -18,6 +18,7 @@ rule distill_student:
         summary=f"{RESULTS}/{{exp}}/distill/{{model}}/summary.json",
     params:
         settings=get_settings_json,
+        augmented=augmented_flag,
         teachers=lambda wc, input: " ".join(f"--teacher {p}" for p in input.teachers),
         pseudolabels=lambda wc, input: f"--pseudolabels {input.pseudolabels}" if "pseudolabels" in input.keys() else "",
         out_dir=subpath(output.model, parent=True),
@@ -33,5 +34,5 @@ rule distill_student:
         runtime=480,
     shell:
         "kdseg-train --settings {params.settings:q} --manifest {input.manifest} --split {input.split}"
-        " --augmented {input.augmented} {params.teachers} {params.pseudolabels}"
+        " {params.augmented} {params.teachers} {params.pseudolabels}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

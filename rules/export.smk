@@ -19,7 +19,7 @@ rule export_onnx:
 
 rule export_engine:
     input:
-        onnx=f"{RESULTS}/{{exp}}/export/{{model}}.onnx",
+        onnx=get_engine_onnx,
     output:
         f"{RESULTS}/{{exp}}/export/{{model}}.{{precision}}.engine",
     params:

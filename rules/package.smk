@@ -6,7 +6,7 @@ rule package_mediaeval:
         unpack(get_package_inputs("mediaeval2020")),
     output:
         task1=f"{RESULTS}/submissions/mediaeval2020_task1.zip",
-        task2=directory(f"{RESULTS}/submissions/mediaeval2020_task2"),
+        task2=f"{RESULTS}/submissions/mediaeval2020_task2.zip",
     params:
         images=lambda wc, input: image_flags("mediaeval2020", input),
     conda:

@@ -26,7 +26,9 @@ rule tables_paper:
     params:
         paper=lambda wc: get_experiment(wc.exp)["paper"],
         metrics=lambda wc, input: " ".join(f"--metrics {p}" for p in input.metrics),
+        external=lambda wc, input: " ".join(f"--external {p}" for p in input.external),
         bench=lambda wc, input: " ".join(f"--bench {p}" for p in input.bench),
+        gpu_bench=lambda wc, input: " ".join(f"--gpu-bench {p}" for p in input.gpu_bench),
         preset=PRESET,
         notes=lambda wc: " ".join(f"--note {shlex.quote(n)}" for n in get_experiment(wc.exp).get("notes", [])),
     conda:
@@ -35,7 +37,7 @@ rule tables_paper:
         f"logs/{PRESET}/tables/{{exp}}.log",
     shell:
         "kdseg-tables --experiment {wildcards.exp} --paper {params.paper} --preset {params.preset}"
-        " --reported {input.reported} {params.metrics} {params.bench} {params.notes}"
+        " --reported {input.reported} {params.metrics} {params.external} {params.bench} {params.gpu_bench} {params.notes}"
         " --out-csv {output.csv} --out-md {output.md} --out-tex {output.tex} --out-html {output.html}"
         " > {log} 2>&1"
 
@@ -55,12 +57,13 @@ rule figures_qualitative:
         title=figure_title,
         predictions=lambda wc, input: named_flags("--prediction", evaluated_models(wc.exp), input.predictions),
         per_case=lambda wc, input: named_flags("--per-case", evaluated_models(wc.exp), input.per_case),
+        external=external_figure_flags,
     conda:
         "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/figures/{{exp}}/qualitative.log",
     shell:
-        "kdseg-figures qualitative --manifest {input.manifest} {params.predictions} {params.per_case}"
+        "kdseg-figures qualitative --manifest {input.manifest} {params.predictions} {params.per_case} {params.external}"
         " --title {params.title:q} --out {output} > {log} 2>&1"
 
 

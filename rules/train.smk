@@ -51,6 +51,7 @@ rule train_model:
         summary=f"{RESULTS}/{{exp}}/train/{{model}}/summary.json",
     params:
         settings=get_settings_json,
+        augmented=augmented_flag,
         init=lambda wc, input: f"--init {input.init}" if "init" in input.keys() else "",
         out_dir=subpath(output.model, parent=True),
     conda:
@@ -65,4 +66,4 @@ rule train_model:
         runtime=480,
     shell:
         "kdseg-train --settings {params.settings:q} --manifest {input.manifest} --split {input.split}"
-        " --augmented {input.augmented} {params.init} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        " {params.augmented} {params.init} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

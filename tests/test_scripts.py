@@ -1,10 +1,17 @@
-"""scripts/job_times.py: per-job figures read back from Snakemake's benchmark files."""
+"""scripts/job_times.py: per-job figures read back from Snakemake's benchmark files; scripts/gpu_run.sh:
+what it prepares, what its dry run sends, and the summary of a GPU run."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -33,3 +40,117 @@ def test_jobs_slowest_first_with_totals(tmp_path):
 def test_no_benchmarks_says_so(tmp_path):
     result = _job_times(tmp_path)
     assert result.returncode == 1 and "no benchmark files under" in result.stderr and "run the workflow first" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------- scripts/gpu_run.sh
+GPU_RUN = ROOT / "scripts" / "gpu_run.sh"
+TRAIN_IDS, VAL_IDS = ["t0", "t1", "t2", "t3", "t4"], ["v0", "v1"]
+
+
+def _gpu_run(*args: str | Path) -> subprocess.CompletedProcess:
+    """The script with this interpreter's python3 first on the PATH (kdseg is installed there)."""
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(GPU_RUN), *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def _kvasir_release(folder: Path) -> Path:
+    """A Kvasir-SEG release folder: 1000-byte images, 500-byte masks, the official lists."""
+    for sample_id in TRAIN_IDS + VAL_IDS:
+        for sub, size in (("images", 1000), ("masks", 500)):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / sub / f"{sample_id}.jpg").write_bytes(sample_id.encode() * (size // 2))
+    lists = folder / "splits" / "medico2020"
+    lists.mkdir(parents=True)
+    (lists / "train.txt").write_text("\n".join(TRAIN_IDS) + "\n")
+    (lists / "val.txt").write_text("\n".join(VAL_IDS) + "\n")
+    return folder
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> Path:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name in ("albumentations-2.0.8-py3-none-any.whl", "pydantic_core-2.50.5-cp312-cp312-manylinux2014_x86_64.whl"):
+        (wheels / name).write_bytes(b"w" * 2000)
+    # validation pairs take 3000 bytes, each training pair 1500: 7549 bytes hold the first 3 training pairs
+    result = _gpu_run("prepare", "--carried", tmp_path / "carried", "--data", _kvasir_release(tmp_path / "kvasir"), "--data-mib", 7549 / 2**20, "--train-minutes", 1.5, "--wheels-from", wheels)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "carried"
+
+
+def test_gpu_run_prepare_carries_the_validation_images_and_the_first_training_images(prepared: Path, tmp_path: Path) -> None:
+    record = json.loads((prepared / "prepared.json").read_text())
+    assert (record["train_images"], record["train_images_listed"], record["val_images"]) == (3, 5, 2)
+    assert record["augment"] == {"recipe": "kd_resunetpp", "size": [256, 256], "copies": 1}
+    assert record["wheels"] == ["albumentations-2.0.8-py3-none-any.whl", "pydantic_core-2.50.5-cp312-cp312-manylinux2014_x86_64.whl"]
+    with tarfile.open(prepared / "kvasir-seg.tar") as tar:
+        names = tar.getnames()
+        lists = {name: tar.extractfile(name).read().decode() for name in ("kvasir-seg/splits/train.txt", "kvasir-seg/splits/val.txt")}
+    assert sorted(names) == sorted([f"kvasir-seg/{sub}/{i}.jpg" for i in ["t0", "t1", "t2", "v0", "v1"] for sub in ("images", "masks")] + list(lists))
+    assert lists == {"kvasir-seg/splits/train.txt": "t0\nt1\nt2\n", "kvasir-seg/splits/val.txt": "v0\nv1\n"}
+    teacher, student = (json.loads((prepared / "settings" / f"{m}.json").read_text()) for m in ("resunetpp", "kd_resunetpp"))
+    assert (teacher["size"], teacher["train"]["batch_size"], teacher["train"]["max_minutes"], teacher["train"]["optimizer"]) == ([256, 256], 8, 1.5, {"name": "adam", "lr": 0.001})
+    assert (student["trainer"], student["teachers"], student["train"]["max_minutes"]) == ("SelfDistillationTrainer", ["resunetpp"], 1.5)
+    first = (prepared / "kvasir-seg.tar").read_bytes()
+    again = _gpu_run("prepare", "--carried", prepared, "--data", tmp_path / "kvasir", "--data-mib", 7549 / 2**20, "--wheels-from", tmp_path / "wheels")
+    assert again.returncode == 0 and (prepared / "kvasir-seg.tar").read_bytes() == first  # same files, same bytes
+
+
+def test_gpu_run_prepare_refuses_a_budget_below_the_validation_images(tmp_path: Path) -> None:
+    result = _gpu_run("prepare", "--carried", tmp_path / "carried", "--data", _kvasir_release(tmp_path / "kvasir"), "--data-mib", 0.001, "--wheels-from", tmp_path)
+    assert result.returncode == 1 and "the 2 validation images alone take 0.0 MiB, more than --data-mib" in result.stderr
+
+
+def test_gpu_run_dry_run_lists_what_it_sends_and_checks_the_total(prepared: Path) -> None:
+    result = _gpu_run("--dry-run", "--carried", prepared)
+    assert result.returncode == 0, result.stderr
+    assert "Plan (one command on the GPU machine, at most 8 minutes):" in result.stdout
+    assert "Data: 3 of 5 official training images, 2 validation images" in result.stdout
+    sent = re.search(r"Sent: (\d+) files, ([\d.]+) MiB of 64 MiB \(working tree: (\d+) files", result.stdout)
+    carried = sorted(path for path in prepared.rglob("*") if path.is_file())
+    assert sent and int(sent[1]) == int(sent[3]) + len(carried) == int(sent[3]) + 6
+    for path in carried:
+        assert f"MiB  {path}" in result.stdout
+    over = _gpu_run("--dry-run", "--carried", prepared, "--limit-mib", 0.01)
+    assert over.returncode == 1 and "MiB would be sent, over the 0.01 MiB limit; prepare again with a smaller --data-mib" in over.stderr
+
+
+def test_gpu_run_dry_run_before_prepare_says_what_to_do(tmp_path: Path) -> None:
+    result = _gpu_run("--dry-run", "--carried", tmp_path)
+    assert result.returncode == 1
+    assert "lacks kvasir-seg.tar, prepared.json, settings/resunetpp.json, settings/kd_resunetpp.json, wheels/*.whl; run 'scripts/gpu_run.sh prepare' first" in result.stderr
+
+
+def test_gpu_run_summary_sets_each_runtime_beside_the_papers_and_the_peak(tmp_path: Path) -> None:
+    work, out = tmp_path / "work", tmp_path / "out"
+    for model, epochs, dsc in (("resunetpp", 21, 0.78), ("kd_resunetpp", 17, 0.80)):
+        (work / "models" / model).mkdir(parents=True)
+        (work / "models" / model / "summary.json").write_text(json.dumps({"epochs_run": epochs}))
+        out.mkdir(exist_ok=True)
+        (out / f"{model}.metrics.json").write_text(json.dumps({"metrics": {"dsc": dsc, "jaccard": dsc - 0.1}}))
+    (work / "steps.tsv").write_text("install\t12\t0\nbenchmark\t95\t124\n")
+
+    def measured(fps: float, per_second: float) -> dict:
+        return {
+            "status": "ok", "label": "x", "max_abs_diff_vs_reference": 0.01, "mask_dice_vs_reference": {"mean": 0.999, "min": 0.998, "cases": 16},
+            "model_call": {"fps": fps, "p99_ms": 0.8}, "end_to_end": {"fps": 60.0}, "throughput": {"1": {"images_per_s": fps}, "64": {"images_per_s": per_second}},
+        }
+
+    bench = {
+        "size": [256, 256], "images": 120, "batch_sizes": [1, 64], "flops_per_image": 2e9,
+        "environment": {"device_name": "NVIDIA H200", "torch": "2.11.0", "cuda": "13.0", "cudnn": 91000},
+        "runtimes": {"pytorch_eager_fp32": measured(200.0, 4000.0), "pytorch_cuda_graph_fp16": measured(1500.0, 9890.0), "onnxruntime": {"status": "skipped", "reason": "no CUDA provider"}},
+    }
+    (out / "kd_resunetpp.bench.json").write_text(json.dumps(bench))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_run.py"), "summarise", "--work", str(work), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    summary = (out / "summary.md").read_text()
+    assert "paper 000 KD-ResUNet++: 107.88 FPS; paper 001 XP-Net / RTX 3090: 120 FPS" in summary
+    # 2e9 FLOP x 9890 images/s = 19.78 TFLOP/s = 2.00 % of 989 TFLOP/s
+    assert "| pytorch_cuda_graph_fp16 | 1500.0 | 0.800 | 60.0 | 9890 | 2.00 | 0.01 | 0.9980 |" in summary
+    assert "| onnxruntime | skipped: no CUDA provider |" in summary
+    assert "| kd_resunetpp | 17 | 0.8000 | 0.7000 | 0.831 |" in summary
+    run = json.loads((out / "run.json").read_text())
+    assert run["steps"] == [{"step": "install", "seconds": 12.0, "exit_status": 0}, {"step": "benchmark", "seconds": 95.0, "exit_status": 124}]
+    assert [row["runtime"] for row in run["runtimes"]] == ["pytorch_cuda_graph_fp16", "pytorch_eager_fp32", "onnxruntime"]  # fastest first
+    assert run["runtimes"][0]["peak_fraction"]["64"] == pytest.approx(2e9 * 9890 / 989e12)

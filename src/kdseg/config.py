@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,7 +41,7 @@ __all__ = [
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
-LAYOUT_NDIM = {"kvasir_seg": 2, "polypgen": 2, "brats": 3, "brats2015_deepmedic": 3, "msd_brats": 3}
+LAYOUT_NDIM = {"kvasir_seg": 2, "polypgen": 2, "cvc": 2, "etis_larib": 2, "brats": 3, "brats2015_deepmedic": 3, "msd_brats": 3}
 DEFAULT_TRAINERS = {"pretrain": "SliceTrainer", "train": "Trainer", "distill": "DistillationTrainer"}
 
 
@@ -131,11 +132,12 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
 
     The result holds ``arch``, ``arch_kwargs``, ``trainer`` (stage default if unset), ``loss``,
     ``teachers``, ``distill``, ``dataset``, ``split``, ``train``, ``size`` (the experiment's training
-    size) and ``seed``: everything a trainer needs.
+    size), ``seed`` and, for 3D experiments, ``augment`` (recipe and patch sampling): everything a
+    trainer needs.
     """
     exp = config["experiments"][experiment]
     spec = exp["models"][model]
-    return {
+    settings = {
         "experiment": experiment,
         "model": model,
         "stage": spec["stage"],
@@ -153,6 +155,10 @@ def model_settings(config: Mapping[str, Any], experiment: str, model: str) -> di
         "size": list(exp["augment"]["size"]),
         "seed": config["seed"],
     }
+    if dataset_ndim(config, exp["dataset"]) == 3:
+        # 3D trainings sample their patches on the fly with the experiment's recipe (kdseg.engine.patches)
+        settings["augment"] = dict(exp["augment"])
+    return settings
 
 
 def dataset_ndim(config: Mapping[str, Any], dataset: str) -> int:
@@ -230,9 +236,65 @@ def _validate_schema(config: Mapping[str, Any], schema: Mapping[str, Any], origi
         raise ConfigError(f"{origin} is not valid:\n  " + "\n  ".join(lines) + more)
 
 
+@functools.cache
+def _component_registries() -> dict[str, tuple[str, ...]]:
+    """The names each component registry holds, keyed by what the config calls the component.
+
+    Imported here rather than at the top: the registries pull in torch, and only resolving needs them.
+    """
+    from kdseg.augment.recipes import RECIPES
+    from kdseg.bench.fps import RUNTIMES
+    from kdseg.engine import available_trainers
+    from kdseg.engine.settings import OPTIMIZERS, SCHEDULERS
+    from kdseg.losses import LOSSES
+    from kdseg.models import MODEL_ARCHITECTURES
+
+    return {
+        "architecture": (*MODEL_ARCHITECTURES, "best_teacher"),
+        "trainer": tuple(available_trainers()),
+        "loss": tuple(LOSSES),
+        "optimizer": OPTIMIZERS,
+        "scheduler": SCHEDULERS,
+        "augmentation recipe": tuple(RECIPES),
+        "benchmark runtime": RUNTIMES,
+    }
+
+
+def _component_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every named component (architecture, trainer, loss, optimiser, scheduler, augmentation recipe,
+    benchmark runtime) checked against its registry, so a typo stops ``snakemake -n``, not a training job."""
+    registries = _component_registries()
+    problems = []
+
+    def check(kind: str, value: str, key: str) -> None:
+        if value not in registries[kind]:
+            problems.append(f"{key}: no {kind} named {value!r}; available: {', '.join(sorted(registries[kind]))}.{_suggest(value, registries[kind])}")
+
+    def check_train(train: Mapping[str, Any], key: str) -> None:
+        for part in ("optimizer", "scheduler"):
+            if part in train:
+                check(part, train[part]["name"], f"{key}.{part}.name")
+
+    for exp_name, exp in config["experiments"].items():
+        key = f"experiments.{exp_name}"
+        check("augmentation recipe", exp["augment"]["recipe"], f"{key}.augment.recipe")
+        for runtime in exp["benchmark"].get("runtimes", []):
+            check("benchmark runtime", runtime, f"{key}.benchmark.runtimes")
+        check_train(exp["train"], f"{key}.train")
+        for model_name, spec in exp["models"].items():
+            mkey = f"{key}.models.{model_name}"
+            check("architecture", spec["arch"], f"{mkey}.arch")
+            check("trainer", spec.get("trainer", DEFAULT_TRAINERS[spec["stage"]]), f"{mkey}.trainer")
+            if "loss" in spec:
+                check("loss", spec["loss"]["name"], f"{mkey}.loss.name")
+            check_train(spec.get("train", {}), f"{mkey}.train")
+    return problems
+
+
 def _check_references(config: Mapping[str, Any], origin: str) -> None:
-    """Cross-key rules a schema cannot express: names that must exist, ratios that must sum to 1."""
-    problems: list[str] = []
+    """Cross-key rules a schema cannot express: names that must exist (data sets, splits, models and
+    every registered component), ratios that must sum to 1."""
+    problems: list[str] = _component_problems(config)
     datasets, splits = config["datasets"], config["splits"]
 
     def need(kind: str, value: str, names: Mapping[str, Any], key: str) -> bool:
@@ -255,7 +317,19 @@ def _check_references(config: Mapping[str, Any], origin: str) -> None:
             ndim = dataset_ndim(config, exp["dataset"])
             if len(exp["augment"]["size"]) != ndim:
                 problems.append(f"{key}.augment.size: data set {exp['dataset']!r} is {ndim}D, so the size needs {ndim} numbers, got {exp['augment']['size']}.")
+            if ndim == 2 and "copies" not in exp["augment"]:
+                problems.append(f"{key}.augment: 2D training sets are augmented offline; give `copies`.")
+            extra = sorted(set(exp["augment"]) & ({"copies"} if ndim == 3 else {"foreground", "patches_per_case"}))
+            if extra:
+                what = "3D patches are drawn on the fly, nothing is written offline" if ndim == 3 else "they apply to 3D patch sampling only"
+                problems.append(f"{key}.augment: remove {', '.join(extra)}: {what}.")
         need("split", exp["split"], splits, f"{key}.split")
+        for external in exp["evaluate"].get("external", []):
+            if need("data set", external, datasets, f"{key}.evaluate.external") and exp["dataset"] in datasets:
+                if dataset_ndim(config, external) != dataset_ndim(config, exp["dataset"]):
+                    problems.append(f"{key}.evaluate.external: {external!r} is {dataset_ndim(config, external)}D, the experiment's data set {exp['dataset']!r} is not; external test sets must be of the same kind.")
+                elif external == exp["dataset"]:
+                    problems.append(f"{key}.evaluate.external: {external!r} is the experiment's own data set; an external test set must be another one.")
         models = exp["models"]
         active = {m for m, spec in models.items() if spec.get("activate", True)}
         for model_name, spec in models.items():
@@ -281,6 +355,11 @@ def _check_references(config: Mapping[str, Any], origin: str) -> None:
                         problems.append(f"{mkey}.{ref_key}: {ref!r} is not an active model of experiment {exp_name!r}; active models: {', '.join(sorted(active))}.{_suggest(ref, active)}")
                     elif models[ref]["stage"] == "distill":
                         problems.append(f"{mkey}.{ref_key}: {ref!r} is itself distilled; teachers and initialisations must be pretrain or train models.")
+        for ref in exp["evaluate"].get("ensemble", []):
+            if ref not in active:
+                problems.append(f"{key}.evaluate.ensemble: {ref!r} is not an active model of experiment {exp_name!r}; active models: {', '.join(sorted(active))}.{_suggest(ref, active)}")
+        if exp["evaluate"].get("ensemble") and exp["dataset"] in datasets and dataset_ndim(config, exp["dataset"]) != 3:
+            problems.append(f"{key}.evaluate.ensemble: ensembles are scored for 3D experiments only.")
         for section in ("export", "benchmark"):
             for ref in exp[section]["models"]:
                 if ref not in active:

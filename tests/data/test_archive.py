@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import errno
 import hashlib
 import io
 import random
@@ -17,7 +19,7 @@ import pytest
 import kdseg.data.archive as archive_module
 from kdseg.data.archive import extract_archive
 from kdseg.data.entrypoints import extract_entry
-from kdseg.utils.errors import ChecksumError, DataError, UnsafeArchiveError
+from kdseg.utils.errors import ChecksumError, DataError, DiskFullError, UnsafeArchiveError
 
 GOOD_FILES = {
     "Kvasir-SEG/images/cju0qkwl35piu0993l0dewei2.jpg": b"image bytes",
@@ -60,6 +62,11 @@ def good_tar_entries() -> list[tuple[tarfile.TarInfo, bytes]]:
 
 def good_zip_entries() -> list[tuple[zipfile.ZipInfo, bytes]]:
     return [_zip_entry(name, data) for name, data in GOOD_FILES.items()]
+
+
+def shutil_usage(free: int) -> tuple[int, int, int]:
+    """What shutil.disk_usage returns for a device with ``free`` bytes left."""
+    return collections.namedtuple("usage", "total used free")(10**12, 10**12 - free, free)
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:
@@ -216,12 +223,80 @@ def test_missing_archive(tmp_path: Path) -> None:
         extract_archive(tmp_path / "missing.zip", tmp_path / "out")
 
 
+# ------------------------------------------------------------------------------------------- limits and full disks
+BOMB_BYTES = 20 * 10**6  # zeros: deflate and gzip pack them about 1000:1
+
+
+@pytest.mark.parametrize("archive_format", ["zip", "tar.gz"])
+def test_decompression_bomb_is_refused_by_the_default_ratio(tmp_path: Path, archive_format: str) -> None:
+    out = tmp_path / "out"
+    (out / "old.txt").parent.mkdir()
+    (out / "old.txt").write_text("previous extraction")
+    if archive_format == "zip":
+        zeros = _zip_entry("zeros.bin", bytes(BOMB_BYTES))
+        zeros[0].compress_type = zipfile.ZIP_DEFLATED
+        bomb = write_zip(tmp_path / "bomb.zip", [_zip_entry("readme.txt", b"hi"), zeros])
+    else:
+        bomb = write_tar(tmp_path / "bomb.tar.gz", [_tar_entry("readme.txt", data=b"hi"), _tar_entry("zeros.bin", data=bytes(BOMB_BYTES))])
+    ratio = BOMB_BYTES / bomb.stat().st_size
+    assert ratio > archive_module.DEFAULT_MAX_COMPRESSION_RATIO
+    message = (
+        rf"Refusing to extract {re.escape(str(bomb))}: it unpacks to 20\.0 MB from .* a compression ratio of {ratio:.0f}, over the limit of 100"
+        r" \(largest member 'zeros\.bin', 20\.0 MB\).*Nothing was extracted.*`limits: \{max_compression_ratio: \.\.\.\}`"
+    )
+    with pytest.raises(UnsafeArchiveError, match=message):
+        extract_archive(bomb, out)
+    assert read_tree(out) == {"old.txt": b"previous extraction"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb." + archive_format, "out"]
+    # a trusted archive passes with a higher limit
+    extract_archive(bomb, out, max_ratio=ratio + 1)
+    assert (out / "zeros.bin").stat().st_size == BOMB_BYTES
+
+
+def test_total_size_limit_names_the_member_that_passes_it(tmp_path: Path) -> None:
+    archive = write_tar(tmp_path / "data.tar", good_tar_entries(), "w")
+    limit = len(GOOD_FILES["Kvasir-SEG/images/cju0qkwl35piu0993l0dewei2.jpg"]) + 1  # the first file fits, the second does not
+    with pytest.raises(UnsafeArchiveError, match=r"its members unpack to 23 B, over the limit of 12 B \(passed at member 'Kvasir-SEG/masks/cju0qkwl35piu0993l0dewei2\.jpg', 10 B\)"):
+        extract_archive(archive, tmp_path / "out", max_bytes=limit)
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_little_free_space_is_found_before_extracting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kdseg.utils.io as io_module
+
+    monkeypatch.setattr(io_module.shutil, "disk_usage", lambda _: shutil_usage(free=5))
+    out = tmp_path / "datasets" / "kvasir_seg"
+    with pytest.raises(DiskFullError, match=rf"No space left on the device of {re.escape(str(out.parent))} while writing {re.escape(str(out))}: it needs 23 B, and 5 B is free there\. Nothing was written to"):
+        extract_archive(write_zip(tmp_path / "data.zip", good_zip_entries()), out)
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_disk_full_while_extracting_keeps_the_previous_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    extract_archive(write_zip(tmp_path / "old.zip", [_zip_entry("old.txt", b"previous")]), out)
+    original = zipfile.ZipFile.extract
+
+    def extract_until_full(self: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path) -> str:
+        if member.filename.endswith("kavsir_bboxes.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, member, path)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extract", extract_until_full)
+    with pytest.raises(DiskFullError, match=rf"while writing {re.escape(str(out))}: it needs 23 B, .* is free there\. The previous {re.escape(str(out))} is kept\."):
+        extract_archive(write_zip(tmp_path / "data.zip", good_zip_entries()), out)
+    assert read_tree(out) == {"old.txt": b"previous"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "old.zip", "out"]  # no staging folder left
+
+
 # ------------------------------------------------------------------------------------------- command line
 @pytest.mark.usefixtures("restore_logging")
 def test_extract_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archive = write_zip(tmp_path / "data.zip", good_zip_entries())
     extract_entry(["--archive", str(archive), "--out", str(tmp_path / "out")])
     assert read_tree(tmp_path / "out") == GOOD_FILES
+    with pytest.raises(SystemExit):
+        extract_entry(["--archive", str(archive), "--out", str(tmp_path / "small"), "--max-extracted-gb", "1e-8"])
+    assert "over the limit of 10 B" in capsys.readouterr().err
 
     unsafe = write_zip(tmp_path / "unsafe.zip", [_zip_entry("../escape.txt", b"x")])
     with pytest.raises(SystemExit) as exit_info:

@@ -166,6 +166,36 @@ def test_bad_2d_sample_is_reported_and_skipped(tmp_path, damaged, damage, report
     assert re.search(reason, bad.loc[0, "reason"]), bad.loc[0, "reason"]
 
 
+def _claims_size(path: Path, width: int, height: int) -> None:
+    """A JPEG whose header claims ``width`` x ``height`` over a tiny body: decoding it would allocate the
+    claimed size and then fail, so only a check of the header gives the size-limit reason."""
+    data = bytearray(jpeg_bytes(photo()))
+    frame = data.index(b"\xff\xc0")  # start of frame: marker, length (2), precision (1), height (2), width (2)
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own, above 89 million pixels
+@pytest.mark.parametrize(
+    ("damaged", "limit", "reason"),
+    [
+        (IMAGE, {}, r"image .*b\.jpg is 10000x10000 = 100\.0 million pixels, over the limit of 25 million .*it was not decoded"),
+        (IMAGE, {"max_image_pixels": 10_000}, r"image .*b\.jpg is 640x480 = 0\.3 million pixels, over the limit of 0\.01 million"),
+        ("masks/b.jpg", {"max_image_pixels": 10_000}, r"image .*masks/b\.jpg is 640x480 = 0\.3 million pixels, over the limit"),
+    ],
+)
+def test_images_over_the_pixel_limit_are_refused_from_their_header(tmp_path, damaged, limit, reason):
+    top = make_kvasir(tmp_path)
+    (top / MASK).unlink()
+    write_image(top / "masks" / "b.jpg", clean_mask())
+    size = (10_000, 10_000) if not limit else (640, 480)
+    _claims_size(top / damaged, *size)
+    manifest = run(top, tmp_path, on_bad_sample="skip", **limit)
+    assert manifest["id"].tolist() == ["a", "c"]
+    bad = report(tmp_path)
+    assert bad["id"].tolist() == ["b"] and re.search(reason, bad.loc[0, "reason"]), bad.loc[0, "reason"]
+
+
 def test_few_ambiguous_pixels_are_fixed_not_rejected(tmp_path):
     top = make_kvasir(tmp_path)
     _ambiguous_mask(9)(top / "masks" / "b.png")  # 9/192 = 4.7 % <= 5 %
@@ -198,6 +228,16 @@ def test_fail_writes_report_then_raises_with_the_list(tmp_path):
         run(top, tmp_path)
     assert report(tmp_path)["id"].tolist() == ["b", "c"]
     assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_report_copy_is_written_and_named_by_the_error(tmp_path):
+    top = make_kvasir(tmp_path)
+    (top / MASK).unlink()
+    copy = tmp_path / "logs" / "bad_samples.csv"
+    with pytest.raises(DataError, match=rf"The full list is in {re.escape(str(copy))}\."):
+        run(top, tmp_path, report_copy=copy)
+    assert copy.read_bytes() == (tmp_path / "out" / "bad.csv").read_bytes()
+    assert pd.read_csv(copy)["id"].tolist() == ["b"]
 
 
 def test_fail_message_lists_at_most_ten(tmp_path):

@@ -109,6 +109,51 @@ def test_group_aware_val_takes_small_groups_when_they_fit(tmp_path, seed):
     assert result.loc[result.subset == "val", "id"].str.startswith("single").all()
 
 
+def write_groups(path: Path, rows: list[tuple[str, str]]) -> Path:
+    pd.DataFrame(rows, columns=["id", "group"]).to_csv(path, index=False)
+    return path
+
+
+def test_groups_file_keeps_videos_whole(tmp_path):
+    # CVC-ClinicDB-like: 60 frames numbered 1..60, the manifest knows no videos (each frame its own group);
+    # the groups file puts frames 1-6, 7-12, ... in one video each
+    ids = [str(n) for n in range(1, 61)]
+    manifest = write_manifest(tmp_path / "manifest.csv", ids)
+    groups = write_groups(tmp_path / "groups.csv", [(i, f"video{(int(i) - 1) // 6}") for i in ids] + [("999", "video_of_a_bad_sample")])
+    spec = {"method": "ratio", "ratios": {"train": 0.8, "val": 0.2}}
+    result = make_split(manifest, spec, {}, 0, tmp_path / "split.csv", groups=groups)
+
+    def subsets_per_video(frame: pd.DataFrame) -> int:
+        return int(frame.assign(video=frame["id"].astype(int).sub(1).floordiv(6)).groupby("video")["subset"].nunique().max())
+
+    assert subsets_per_video(result) == 1
+    assert counts(result) == {"train": 48, "val": 12}
+    # without the file, frames of one video land on both sides
+    assert subsets_per_video(split(manifest, spec, tmp_path / "plain.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "spec_extra", "error", "message"),
+    [
+        ([("a", "v1")], {}, DataError, r"groups file .* has no group for 1 id\(s\) of the manifest \(first: b\)"),
+        ([("a", "v1"), ("b", "v1"), ("a", "v2")], {}, DataError, r"gives 1 id\(s\) more than one group \(first: a\)"),
+        ([("a", "v1"), ("b", "v2")], {"group_by": "group"}, ConfigError, r"both group_by \('group'\) and a groups file"),
+    ],
+)
+def test_ill_groups_files(tmp_path, rows, spec_extra, error, message):
+    manifest = write_manifest(tmp_path / "manifest.csv", ["a", "b"])
+    groups = write_groups(tmp_path / "groups.csv", rows)
+    with pytest.raises(error, match=message):
+        make_split(manifest, {"method": "ratio", "ratios": {"train": 0.5, "val": 0.5}, **spec_extra}, {}, 0, tmp_path / "s.csv", groups=groups)
+
+
+def test_groups_file_without_columns(tmp_path):
+    manifest = write_manifest(tmp_path / "manifest.csv", ["a", "b"])
+    (tmp_path / "groups.csv").write_text("frame,video\na,v1\n")
+    with pytest.raises(DataError, match=r"lacks column\(s\) id, group; it has frame, video"):
+        make_split(manifest, {"method": "ratio", "ratios": {"train": 0.5, "val": 0.5}}, {}, 0, tmp_path / "s.csv", groups=tmp_path / "groups.csv")
+
+
 def test_group_by_unique_column_equals_plain_ratio(manifest_1000, tmp_path):
     spec = {"method": "ratio", "ratios": {"train": 0.8, "val": 0.2}}
     plain = split(manifest_1000, spec, tmp_path / "plain.csv")

@@ -27,6 +27,8 @@ from kdseg.data.synthetic import (
     brats_affine,
     make_demo_archive,
     write_brats,
+    write_cvc,
+    write_etis_larib,
     write_kvasir_seg,
     write_polypgen,
 )
@@ -69,7 +71,7 @@ def _load(case: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_generators_registry() -> None:
-    assert GENERATORS == {"kvasir_seg": write_kvasir_seg, "polypgen": write_polypgen, "brats": write_brats}
+    assert GENERATORS == {"kvasir_seg": write_kvasir_seg, "polypgen": write_polypgen, "cvc": write_cvc, "etis_larib": write_etis_larib, "brats": write_brats}
 
 
 # ---------------------------------------------------------------------------------------------- Kvasir-SEG
@@ -299,7 +301,7 @@ def test_brats_tumour_is_visible(brats: Path) -> None:
 
 @pytest.mark.parametrize(
     ("generator", "samples", "name"),
-    [("kvasir_seg", 3, "demo.zip"), ("polypgen", 12, "demo.tar.gz"), ("brats", 2, "demo.tar.gz"), ("brats", 1, "demo.zip")],
+    [("kvasir_seg", 3, "demo.zip"), ("polypgen", 12, "demo.tar.gz"), ("brats", 2, "demo.tar.gz"), ("brats", 1, "demo.zip"), ("cvc", 4, "demo.zip"), ("etis_larib", 2, "demo.zip")],
 )
 def test_archive_is_deterministic(tmp_path: Path, generator: str, samples: int, name: str) -> None:
     first = make_demo_archive(generator, samples, 7, tmp_path / "a" / name)

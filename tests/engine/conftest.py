@@ -1,4 +1,4 @@
-"""Tiny 2D and 3D data sets in the layouts the trainer reads (manifest, split, augmented set)."""
+"""Tiny 2D and 3D data sets in the layouts the trainer reads (manifest, split, 2D augmented set)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def polyp_data(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def brain_data(tmp_path: Path) -> dict[str, Path]:
-    """6 cases of 2 modalities 24x24x16 (BraTS 2015 labels) and a 16^3 augmented training set."""
+    """6 cases of 2 modalities 24x24x16 (BraTS 2015 labels): 4 train, 1 val, 1 unlabelled."""
     rng = np.random.default_rng(1)
     affine = np.diag([-2.0, -2.0, 2.0, 1.0])
-    rows, aug_rows = [], []
+    rows = []
     for i in range(6):
         case = f"case{i}"
         labels = np.zeros((24, 24, 16), np.uint8)
@@ -69,17 +69,9 @@ def brain_data(tmp_path: Path) -> dict[str, Path]:
             paths.append(str(path))
         write_nifti(tmp_path / "raw" / case / "seg.nii.gz", labels, affine)
         rows.append({"id": case, "image": ";".join(paths), "modalities": "flair,t1ce", "mask": str(tmp_path / "raw" / case / "seg.nii.gz"), "label_convention": "brats2015", "shape": "24x24x16", "spacing": "2x2x2", "group": case})
-        if i < 4:
-            crop = np.stack([flair, t1c], axis=-1)[4:20, 4:20, :16]
-            crop = (crop - crop.mean()) / crop.std()
-            write_nifti(tmp_path / "aug" / "images" / f"{case}__00.nii.gz", crop.astype(np.float32), affine)
-            write_nifti(tmp_path / "aug" / "masks" / f"{case}__00.nii.gz", labels[4:20, 4:20, :16], affine)
-            aug_rows.append({"id": f"{case}__00", "source_id": case, "copy": 0, "image": f"images/{case}__00.nii.gz", "mask": f"masks/{case}__00.nii.gz", "label_convention": "brats2015", "modalities": "flair,t1ce"})
     write_csv(pd.DataFrame(rows), tmp_path / "manifest.csv")
     write_csv(pd.DataFrame({"id": [r["id"] for r in rows], "subset": ["train"] * 4 + ["val", "unlabelled"]}), tmp_path / "split.csv")
-    write_csv(pd.DataFrame(aug_rows), tmp_path / "aug" / "manifest.csv")
-    write_json(tmp_path / "aug" / "recipe.json", {"recipe": "test", "size": [16, 16, 16], "copies": 1, "seed": 0})
-    return {"manifest": tmp_path / "manifest.csv", "split": tmp_path / "split.csv", "augmented": tmp_path / "aug", "root": tmp_path}
+    return {"manifest": tmp_path / "manifest.csv", "split": tmp_path / "split.csv", "root": tmp_path}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kdseg.engine import Trainer, find_trainer
+from kdseg.engine import trainer as trainer_module
 from kdseg.engine.checkpoint import load_model
 from kdseg.utils.errors import ConfigError
 
@@ -87,6 +88,23 @@ def test_early_stopping_and_plateau(polyp_data, make_settings, tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] == 3
     # the plateau after epoch 2 halves the rate that epoch 3 trains with
     assert history["lr"].iloc[2] == pytest.approx(history["lr"].iloc[0] / 2)
+
+
+def test_time_limit_stops_after_the_epoch_that_reaches_it(polyp_data, make_settings, tmp_path, monkeypatch):
+    clock = {"now": 0.0}  # a fake clock: each epoch takes 40 s
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: clock["now"])
+    original_epoch = Trainer.train_epoch
+
+    def slow_epoch(self, epoch):
+        clock["now"] += 40.0
+        return original_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", slow_epoch)
+    settings = make_settings(**UNET)
+    settings["train"] |= {"epochs": 6, "max_minutes": 1.0}
+    summary = Trainer(settings, polyp_data["manifest"], polyp_data["split"], tmp_path / "run", augmented=polyp_data["augmented"], device="cpu").run_training()
+    assert summary["epochs_run"] == 2 and summary["stopped_at_time_limit"] and not summary["stopped_early"]  # 40 s < 1 min <= 80 s
+    assert (tmp_path / "run" / "model.pt").is_file()
 
 
 def test_bf16_autocast_and_channels_last_train(polyp_data, make_settings, tmp_path):

@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from kdseg.losses import DiceDistillationLoss, LSGANLoss, SelfDistillationKLLoss, discriminator_accuracy
+from kdseg.losses import (
+    DiceDistillationLoss,
+    DualSelfDistillationLoss,
+    LSGANLoss,
+    SelfDistillationKLLoss,
+    SoftmaxDiceCELoss,
+    discriminator_accuracy,
+)
 from kdseg.utils.errors import ConfigError
 
 DTYPE = torch.float64  # exact comparisons with the hand-computed values
@@ -223,3 +230,41 @@ def test_bfloat16_logits_are_computed_in_float32(loss):
     low, reference = loss(student, teacher), loss(student.float(), teacher.float())
     assert low.dtype == torch.float32
     assert torch.allclose(low, reference, rtol=1e-6, atol=1e-7)
+
+
+def _two_voxels(*logits: float) -> torch.Tensor:
+    """(1, K, 1, 1, 2) logits, the same on both voxels."""
+    return torch.tensor(logits).reshape(1, -1, 1, 1, 1).expand(1, len(logits), 1, 1, 2).contiguous()
+
+
+@pytest.mark.parametrize(
+    "eta, alpha_encoder, alpha_decoder",
+    [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (1.0, 0.0, 1.0), (1.0, 1.0, 0.0)],  # DSD, Basic, DS, SDD, SDE
+)
+def test_softmax_dsd_loss_equals_a_hand_computation(eta, alpha_encoder, alpha_decoder):
+    # K = 2 classes on 2 voxels (voxel 0 class 0, voxel 1 class 1), τ = 3:
+    # - zero logits give p = (1/2, 1/2): Dice_k = 2·1/2 / (1 + 1) = 1/2, CE = ln 2 → L_DCE = 1/2 + ln 2;
+    # - logits (3 ln 3, 0) give p = (27/28, 1/28): L_DCE = 1 − (54/82 + 2/30)/2 + (ln(28/27) + ln 28)/2
+    #   (see tests/losses/test_segmentation.py), and at τ = 3 the soft labels (3/4, 1/4);
+    # - KL(teacher (1/2, 1/2) ‖ student (3/4, 1/4)) = 1/2 ln(2/3) + 1/2 ln 2 = 1/2 ln(4/3), times τ² = 9.
+    # Main output and decoder teacher D1: zero logits; student decoder D2: (3 ln 3, 0);
+    # encoder teacher E2 (deepest): zero logits; student encoder E1: (3 ln 3, 0).
+    zero, peaked = _two_voxels(0.0, 0.0), _two_voxels(3 * math.log(3), 0.0)
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(1, 2, 1, 1, 2)
+    dce_zero = 0.5 + math.log(2)
+    dce_peaked = 1 - (54 / 82 + 2 / 30) / 2 + (math.log(28 / 27) + math.log(28)) / 2
+    kl = 9 * 0.5 * math.log(4 / 3)
+    expected = dce_zero + eta * (dce_zero + dce_peaked) + alpha_encoder * kl + alpha_decoder * kl
+    loss = DualSelfDistillationLoss(SoftmaxDiceCELoss(), eta=eta, alpha_encoder=alpha_encoder, alpha_decoder=alpha_decoder, temperature=3.0)
+    terms = loss.terms(zero, [zero, peaked], [peaked, zero], target)
+    assert float(terms["loss"]) == pytest.approx(expected, rel=1e-5)
+    assert float(terms["kl_dec"]) == pytest.approx(alpha_decoder * kl, rel=1e-5)
+    assert float(loss(zero, [zero, peaked], [peaked, zero], target)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_dsd_teachers_get_no_gradient_from_the_kl():
+    student, teacher = _two_voxels(1.0, 0.0).requires_grad_(), _two_voxels(0.0, 2.0).requires_grad_()
+    loss = DualSelfDistillationLoss(SoftmaxDiceCELoss(), eta=0.0, alpha_encoder=1.0, alpha_decoder=0.0)
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(1, 2, 1, 1, 2)
+    (loss(torch.zeros(1, 2, 1, 1, 2), [], [student, teacher], target)).backward()
+    assert teacher.grad is None and student.grad.abs().sum() > 0

@@ -14,6 +14,7 @@ from kdseg.losses import (
     DiceTverskyLoss,
     LossReduction,
     SoftDiceLoss,
+    SoftmaxDiceCELoss,
     TverskyLoss,
     create_loss,
 )
@@ -139,7 +140,10 @@ def test_bce_per_item_is_voxel_mean():
     assert per_item.mean().item() == pytest.approx(torch.nn.functional.binary_cross_entropy_with_logits(logits, target).item())
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+SIGMOID_LOSSES = sorted(name for name, loss in LOSSES.items() if getattr(loss, "activation", "sigmoid") == "sigmoid")
+
+
+@pytest.mark.parametrize("name", SIGMOID_LOSSES)
 @pytest.mark.parametrize("shape", [(2, 1, 8, 8), (2, 3, 4, 4, 4)])
 def test_shapes_2d_3d(name, shape):
     logits, target = torch.randn(shape), torch.randint(0, 2, shape).float()
@@ -163,7 +167,7 @@ def test_gradient_finite_for_extreme_logits(name, magnitude):
 
 def test_wrong_prediction_costs_more_than_right():
     target = mask(G)
-    for name in LOSSES:
+    for name in SIGMOID_LOSSES:  # one channel: a softmax over it is constant
         loss = create_loss(name)
         assert loss(confident([1 - g for g in G]), target) > loss(logits_of(P), target) > loss(confident(G), target)
 
@@ -235,3 +239,24 @@ def test_bfloat16_logits_are_summed_in_float32(name):
     low, reference = loss(logits, target), loss(logits.float(), target)
     assert low.dtype == torch.float32
     assert torch.allclose(low, reference, rtol=1e-6, atol=1e-7)
+
+
+def test_softmax_dice_ce_equals_a_hand_computation():
+    # K = 2 classes, 2 voxels: voxel 0 is class 0, voxel 1 class 1; logits (3 ln 3, 0) on both voxels give
+    # p = (27/28, 1/28). Dice_0 = 2·(27/28) / (54/28 + 1) = 54/82, Dice_1 = 2·(1/28) / (2/28 + 1) = 2/30;
+    # CE = mean over voxels of −ln p_true = (ln(28/27) + ln 28) / 2
+    logits = torch.tensor([3 * math.log(3), 0.0]).reshape(1, 2, 1, 1, 1).expand(1, 2, 1, 1, 2).contiguous()
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(1, 2, 1, 1, 2)
+    expected = 1 - (54 / 82 + 2 / 30) / 2 + (math.log(28 / 27) + math.log(28)) / 2
+    assert float(SoftmaxDiceCELoss()(logits, target)) == pytest.approx(expected, rel=1e-5)
+    assert float(SoftmaxDiceCELoss(ce_weight=0.0)(logits, target)) == pytest.approx(1 - (54 / 82 + 2 / 30) / 2, rel=1e-5)
+
+
+def test_softmax_dice_ce_matches_monai():
+    monai_losses = pytest.importorskip("monai.losses")
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 6, 5, 4)
+    labels = torch.randint(0, 4, (2, 1, 6, 5, 4))
+    onehot = torch.nn.functional.one_hot(labels[:, 0], 4).movedim(-1, 1).float()
+    reference = monai_losses.DiceCELoss(to_onehot_y=True, softmax=True)(logits, labels)
+    assert float(SoftmaxDiceCELoss()(logits, onehot)) == pytest.approx(float(reference), rel=1e-5)

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from kdseg.data.images import write_png
 from kdseg.data.volumes import write_nifti
 from kdseg.report.figures import (
+    ExternalSet,
     axial_slice_with_most_tumour,
     case_scores,
     experiment_curves,
@@ -112,6 +114,29 @@ def test_qualitative_2d_shows_the_students_best_median_and_worst(tmp_path, polyp
     assert shown[0] == ["good", "okay", "poor"]  # student DSC 1.0, 0.93 (median of 4), 0.0
     qualitative_overlays(**polyp_experiment, out=tmp_path / "t.png", title="t", rank_by="teacher", count=2)
     assert (tmp_path / "t.png").read_bytes() != (tmp_path / "q.png").read_bytes()
+
+
+def test_qualitative_gains_a_row_per_external_set(tmp_path, polyp_experiment):
+    # an external set of three cases scored by both models: the student's median is "mid"
+    box = (slice(2, 8), slice(2, 8))
+    root = tmp_path / "cvc"
+    rows = [
+        _polyp_case(root, "hi", (12, 12), box, {"teacher": box, "student": box}),
+        _polyp_case(root, "mid", (14, 10), box, {"teacher": box, "student": (slice(2, 6), slice(2, 8))}),
+        _polyp_case(root, "lo", (12, 12), box, {"teacher": box, "student": (slice(0, 1), slice(0, 1))}),
+    ]
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    for model, dsc in {"teacher": [1.0, 1.0, 1.0], "student": [1.0, 0.8, 0.0]}.items():
+        pd.DataFrame({"id": ["hi", "mid", "lo"], "dsc": dsc}).to_csv(root / f"{model}.per_case.csv", index=False)
+    external = {"cvc": ExternalSet(root / "manifest.csv", {m: root / "predictions" / m for m in ("teacher", "student")}, {m: root / f"{m}.per_case.csv" for m in ("teacher", "student")})}
+    shown = []
+    _draw_twice(lambda out: shown.append(qualitative_overlays(**polyp_experiment, out=out, title="t", external=external)), tmp_path / "q.png")
+    assert shown[0] == ["good", "okay", "poor", "mid"]
+    qualitative_overlays(**polyp_experiment, out=tmp_path / "own.png", title="t")
+    with Image.open(tmp_path / "q.png") as with_external, Image.open(tmp_path / "own.png") as own:
+        assert with_external.width == own.width and with_external.height > own.height  # one more panel row
+    with pytest.raises(DataError, match=r"no prediction folder for student \(None\) on cvc"):
+        qualitative_overlays(**polyp_experiment, out=tmp_path / "x.png", title="t", external={"cvc": ExternalSet(root / "manifest.csv", {"teacher": root}, external["cvc"].per_case)})
 
 
 def test_qualitative_errors(tmp_path, polyp_experiment):

@@ -14,6 +14,7 @@ import yaml
 
 from kdseg.data.volumes import REGIONS
 from kdseg.metrics.binary import METRIC_NAMES
+from kdseg.report.entrypoints import tables_entry
 from kdseg.report.tables import (
     BENCH_METRICS,
     COLUMNS,
@@ -22,20 +23,23 @@ from kdseg.report.tables import (
     compare_with_paper,
     fastest_runtime,
     format_value,
+    generalisation_table,
     load_reported,
     reported_cells,
     wide_table,
 )
 from kdseg.utils.errors import ConfigError, DataError
-from kdseg.utils.io import write_json
+from kdseg.utils.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPERS_DIR = ROOT.parent / "shared" / "papers"
 METRICS_3D = {f"{m}_{r}" for m in ("dice", "hd95") for r in (*REGIONS, "mean")}
 
 
-def _metrics_json(path: Path, model: str, metrics: dict[str, float], experiment: str = "kd_resunetpp", parameters: int = 1000) -> Path:
-    write_json(path, {"experiment": experiment, "model": model, "arch": "resunetpp", "parameters": parameters, "subset": "val", "cases": 12, "threshold": 0.5, "metrics": metrics})
+def _metrics_json(
+    path: Path, model: str, metrics: dict[str, float], experiment: str = "kd_resunetpp", parameters: int = 1000, dataset: str | None = None, subset: str = "val", cases: int = 12
+) -> Path:
+    write_json(path, {"experiment": experiment, "model": model, "arch": "resunetpp", "parameters": parameters, "dataset": dataset, "subset": subset, "cases": cases, "threshold": 0.5, "metrics": metrics})
     return path
 
 
@@ -71,8 +75,8 @@ def test_shipped_numbers_cover_the_five_papers():
     papers = load_reported()
     assert sorted(papers) == ["000", "001", "002", "003", "004"]
     counts = {paper: len(reported_cells(papers, paper)) for paper in papers}
-    # 000: 8 + 4 + 2; 001: 8 rows x 3; 002: 2 x 3; 003: 10 + 7 x 8; 004: 5 x 3
-    assert counts == {"000": 14, "001": 24, "002": 6, "003": 66, "004": 15}
+    # 000: 8 + 4 + 2; 001: 8 rows x 3 + 2 in the text; 002: 2 x 3; 003: 10 + 4 x 2 + 7 x 8; 004: 5 x 3
+    assert counts == {"000": 14, "001": 26, "002": 6, "003": 74, "004": 15}
 
 
 @pytest.mark.skipif(not PAPERS_DIR.is_dir(), reason=f"the papers' text ({PAPERS_DIR}) is not here")
@@ -96,7 +100,8 @@ def test_shipped_mapping_names_models_and_metrics_the_workflow_has():
         known = {"parameters", *BENCH_METRICS} | (METRICS_3D if volumetric else set(METRIC_NAMES))
         cells = reported_cells(papers, paper)
         mapped = cells[cells["model"] != ""]
-        assert set(mapped["model"]) <= set(experiment["models"]), paper
+        scored = set(experiment["models"]) | ({"ensemble"} if experiment["evaluate"].get("ensemble") else set())
+        assert set(mapped["model"]) <= scored, paper
         assert set(mapped["metric"]) <= known, paper
         benchmarked = set(mapped.loc[mapped["metric"].isin(BENCH_METRICS), "model"])
         assert benchmarked <= set(experiment["benchmark"]["models"]), paper
@@ -122,6 +127,26 @@ def test_ours_beside_the_paper_in_our_units(tmp_path, kd_artifacts):
     assert len(written) == 14 and written.loc[written["column"].eq("FPS"), "our_value"].item() == 125.0
 
 
+def test_fps_from_the_gpu_benchmarks_when_present(tmp_path, kd_artifacts):
+    h200 = tmp_path / "reports" / "h200"
+    gpu = _bench_json(h200 / "kd_resunetpp.bench.json", "kd_resunetpp", {"pytorch_eager_fp32": _ok(180.0, 5.5), "pytorch_cuda_graph_fp16": _ok(1500.0, 0.6)})
+    gpu_env = {"device": "cuda", "device_name": "NVIDIA H200", "cuda": "13.0", "threads": 16}
+    write_json(gpu, read_json(gpu) | {"environment": gpu_env})
+    other = _bench_json(h200 / "attunet.bench.json", "attunet", {"pytorch_eager_fp32": _ok(900.0, 1.1)}, experiment="attunet_transfer")
+    tables_entry([
+        "--experiment", "kd_resunetpp", "--paper", "000", "--preset", "demo", "--out-csv", str(tmp_path / "t.csv"),
+        *[arg for path in kd_artifacts["metrics"] for arg in ("--metrics", str(path))], "--bench", str(kd_artifacts["bench"][0]),
+        "--gpu-bench", str(gpu), "--gpu-bench", str(other),  # the other experiment's JSON is left out
+    ])
+    frame = pd.read_csv(tmp_path / "t.csv", dtype={"paper": str})
+    fps = _cell(frame, "Table 3", "KD-ResUNet++", "FPS")
+    assert (fps["our_value"], fps["note"]) == (1500.0, "pytorch_cuda_graph_fp16 on NVIDIA H200, CUDA 13.0")
+    assert _cell(frame, "Table 3", "KD-ResUNet++", "Mean time taken")["our_value"] == 0.6
+    assert _cell(frame, "Table 1", "KD-ResUNet++", "DSC")["our_value"] == 0.85  # the metrics stay the preset's
+    without = build_paper_tables("kd_resunetpp", "000", metrics=kd_artifacts["metrics"], bench=kd_artifacts["bench"], preset="demo", out_csv=tmp_path / "u.csv")
+    assert _cell(without, "Table 3", "KD-ResUNet++", "FPS")["our_value"] == 125.0
+
+
 def test_percentages_become_fractions(tmp_path):
     metrics = _metrics_json(tmp_path / "attunet.json", "attunet", {"dsc": 0.7, "jaccard": 0.6}, experiment="attunet_transfer")
     frame = build_paper_tables("attunet_transfer", "002", metrics=[metrics], preset="demo", out_csv=tmp_path / "t.csv")
@@ -144,6 +169,37 @@ def test_missing_models_say_why(tmp_path):
     undefined = _cell(frame, "Table 3", "nnU-Net with DSD", "WT / HD95")
     assert undefined["status"] == "undefined in our run" and undefined["unit"] == "mm"
     assert _cell(frame, "Table 3", "nnU-Net with DSD", "WT / Dice")["difference"] == pytest.approx(0.5 - 0.785)
+
+
+def test_external_columns_come_from_the_external_evaluation(tmp_path):
+    """Paper 001's Kvasir rows (trained on PolypGen, tested on all of Kvasir-SEG) take the external metrics."""
+    own = [_metrics_json(tmp_path / f"{m}.json", m, {"dsc": 0.9, "jaccard": 0.85}, experiment="xpnet", dataset="polypgen") for m in ("unet_epsa", "xpnet")]
+    kvasir = [
+        _metrics_json(tmp_path / f"kvasir_{m}.json", m, {"dsc": dsc, "jaccard": dsc - 0.1}, experiment="xpnet", dataset="kvasir_seg", subset="all", cases=1000)
+        for m, dsc in (("unet_epsa", 0.8), ("xpnet", 0.75))
+    ]
+    outputs = {kind: tmp_path / f"t.{kind}" for kind in ("csv", "md")}
+    frame = build_paper_tables("xpnet", "001", metrics=own, external=kvasir, preset="paper", **{f"out_{k}": p for k, p in outputs.items()})
+    student = _cell(frame, "Table 1", "Kvasir / Student", "Dice score")
+    assert (student["dataset"], student["our_value"], student["status"], student["note"]) == ("kvasir_seg", 0.75, "ok", "external test set kvasir_seg, all 1000 cases")
+    assert student["difference"] == pytest.approx(0.75 - 0.783)
+    assert _cell(frame, "Table 1", "EndoCV / Student", "Dice score")["our_value"] == 0.9
+    assert _cell(frame, "Table 1", "Kvasir / Teach. 2", "IoU score")["status"] == "not tested on kvasir_seg in preset paper"
+    markdown = outputs["md"].read_text(encoding="utf-8")
+    assert "| Model | polypgen (val, 12 cases) DSC | polypgen (val, 12 cases) IoU | kvasir_seg (external, 1000 cases) DSC | kvasir_seg (external, 1000 cases) IoU |" in markdown
+    assert "| xpnet | 0.9000 | 0.8500 | 0.7500 | 0.6500 |" in markdown
+
+
+def test_generalisation_table_is_for_2d_experiments_only():
+    volumetric = {"m": {"model": "m", "dataset": "brats", "subset": "test", "cases": 2, "metrics": {"dice_mean": 0.5}}}
+    assert generalisation_table(volumetric, {}) is None
+    planar = {"a": {"model": "a", "dataset": "kvasir_seg", "subset": "val", "cases": 3, "metrics": {"dsc": 0.5, "jaccard": 0.25}}}
+    external = {("cvc", "b"): {"model": "b", "dataset": "cvc", "subset": "all", "cases": 6, "metrics": {"dsc": 0.4, "jaccard": 0.2}}}
+    table = generalisation_table(planar, external)
+    assert table.to_dict("index") == {
+        "a": {("kvasir_seg (val, 3 cases)", "DSC"): "0.5000", ("kvasir_seg (val, 3 cases)", "IoU"): "0.2500", ("cvc (external, 6 cases)", "DSC"): "", ("cvc (external, 6 cases)", "IoU"): ""},
+        "b": {("kvasir_seg (val, 3 cases)", "DSC"): "", ("kvasir_seg (val, 3 cases)", "IoU"): "", ("cvc (external, 6 cases)", "DSC"): "0.4000", ("cvc (external, 6 cases)", "IoU"): "0.2000"},
+    }
 
 
 def test_fastest_runtime_ignores_skipped_and_breaks_ties_by_name():
@@ -194,11 +250,12 @@ def test_markdown_latex_and_html_tables(tmp_path, kd_artifacts):
     assert "- FPS of kd_resunetpp: fastest runtime, onnxruntime on Test CPU (2 threads)." in markdown
     assert "16 of 14" not in markdown and "14 of 14 printed numbers have ours beside them" in markdown
     latex = outputs["tex"].read_text(encoding="utf-8")
-    assert latex.count(r"\begin{table}") == 4 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
+    # the paper's three tables, the run's models, then the generalisation table of this 2D experiment
+    assert latex.count(r"\begin{table}") == 5 and r"\multicolumn{3}{c}{DSC (0--1)}" in latex
     assert r"kd\_resunetpp & 0.7500 & 0.7530 & $-$0.0030" in latex
     assert "ours & paper & $\\Delta$" in latex
     page = outputs["html"].read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 4 and "Official results on algorithm efficiency task" in page
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 5 and "Official results on algorithm efficiency task" in page
     first = {k: p.read_bytes() for k, p in outputs.items()}
     build_paper_tables("kd_resunetpp", "000", metrics=kd_artifacts["metrics"], bench=kd_artifacts["bench"], preset="demo", **{f"out_{k}": p for k, p in outputs.items()})
     assert first == {k: p.read_bytes() for k, p in outputs.items()}

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,27 +40,68 @@ def image_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_entry_point_output_format(image_folder: Path, polyp_model: dict[str, Path], tmp_path: Path) -> None:
+def _run_entry(folder: Path, model: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The entry point as the container runs it, with numpy's warnings turned into errors."""
     (tmp_path / "model.json").write_text(json.dumps(CONFIG))
     out = tmp_path / "mask"
     run = subprocess.run(
-        [sys.executable, str(ENTRY), str(image_folder), str(out), "--model", str(polyp_model["onnx"]), "--config", str(tmp_path / "model.json"), "--threads", "1"],
+        [sys.executable, "-W", "error::RuntimeWarning", str(ENTRY), str(folder), str(out), "--model", str(model), "--config", str(tmp_path / "model.json"), "--threads", "1"],
         capture_output=True, text=True, check=False, timeout=120,
     )
-    assert run.returncode == 0, run.stderr
+    return run, out
+
+
+def _check_output(run: subprocess.CompletedProcess[str], out: Path, folder: Path, readable: list[str]) -> None:
+    """The skeleton's lines for exactly the readable images, and a correct mask for each of them."""
     lines = run.stdout.splitlines()
-    assert [line.split(" - ")[0] for line in lines[:-1]] == ["a.png", "b.jpg", "c.jpeg"]
-    assert all(re.fullmatch(r"\S+ - \d+\.\d{6}", line) for line in lines[:-1])
+    assert [line.split(" - ")[0] for line in lines[:-1]] == readable
+    assert all(re.fullmatch(r"\S+ - \d+\.\d{10}", line) for line in lines[:-1])
     seconds = [float(line.split(" - ")[1]) for line in lines[:-1]]
-    assert re.fullmatch(r"Mean FPS: \d+\.\d\d", lines[-1])
-    # the printed seconds are rounded to microseconds; the FPS comes from the unrounded ones
-    assert float(lines[-1].removeprefix("Mean FPS: ")) == pytest.approx(3 / sum(seconds), rel=1e-2)
-    assert check_timing(run.stdout, ["a.png", "b.jpg", "c.jpeg"]) == []
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.jpeg"]
-    for name in ("a.png", "b.jpg", "c.jpeg"):
-        with Image.open(image_folder / name) as image:
+    # print("Mean FPS: ", fps): two spaces, then the float's repr
+    assert re.fullmatch(r"Mean FPS:  \d+\.\d+(e[-+]\d+)?", lines[-1])
+    fps = float(lines[-1].removeprefix("Mean FPS:  "))
+    assert lines[-1] == f"Mean FPS:  {fps!r}" and fps == pytest.approx(len(readable) / sum(seconds), rel=1e-6)
+    assert check_timing(run.stdout, readable) == []
+    assert sorted(p.name for p in out.iterdir()) == readable
+    for name in readable:
+        with Image.open(folder / name) as image:
             size = (image.height, image.width)
         assert check_mask(name, (out / name).read_bytes(), size) == []
+    assert "Warning" not in run.stderr
+
+
+def test_entry_point_output_format(image_folder: Path, polyp_model: dict[str, Path], tmp_path: Path) -> None:
+    run, out = _run_entry(image_folder, polyp_model["onnx"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    _check_output(run, out, image_folder, ["a.png", "b.jpg", "c.jpeg"])
+    assert "notes.txt" in run.stderr  # left out, and said so
+
+
+def test_entry_point_survives_unreadable_images(image_folder: Path, polyp_model: dict[str, Path], tmp_path: Path) -> None:
+    """A truncated JPEG (sorted first, so warm-up meets it first), an HTML page and a text file under image
+    names: each is named on stderr, every other image gets its mask and timing line, the exit status is 1."""
+    jpeg = io.BytesIO()
+    Image.fromarray(polyp_image(64, 64, 9)[0]).save(jpeg, format="JPEG")
+    (image_folder / "0_truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    (image_folder / "d_page.jpg").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    (image_folder / "e_text.png").write_text("just some text")
+    run, out = _run_entry(image_folder, polyp_model["onnx"], tmp_path)
+    assert run.returncode == 1, run.stderr
+    _check_output(run, out, image_folder, ["a.png", "b.jpg", "c.jpeg"])
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert [line.split()[1] for line in errors[:3]] == ["0_truncated.jpg", "d_page.jpg", "e_text.png"]
+    assert "truncated" in errors[0] and all("no mask written" in line for line in errors[:3])
+    assert errors[-1] == "error: 3 of 6 images could not be decoded and have no mask: 0_truncated.jpg, d_page.jpg, e_text.png"
+    assert "Traceback" not in run.stderr
+
+
+def test_postprocess_is_stable_for_extreme_logits(polyp_model: dict[str, Path]) -> None:
+    segmenter = Segmenter(onnxruntime_session(polyp_model["onnx"]), CONFIG)
+    logits = np.array([[[[-1.0e4, -100.0], [0.0, 1.0e4]]]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mask = segmenter.postprocess(logits, (2, 2))
+    np.testing.assert_array_equal(mask, [[False, False], [True, True]])
 
 
 def test_entry_point_masks_are_kdseg_predictions(image_folder: Path, polyp_model: dict[str, Path]) -> None:
@@ -93,7 +135,8 @@ def test_encode_mask_round_trip(name: str) -> None:
 
 
 def test_timing_text() -> None:
-    assert format_timing([("a.jpg", 0.5), ("b.jpg", 0.25), ("c.jpg", 0.25)]) == "a.jpg - 0.500000\nb.jpg - 0.250000\nc.jpg - 0.250000\nMean FPS: 3.00\n"
+    timing = format_timing([("a.jpg", 0.5), ("b.jpg", 0.25), ("c.jpg", 1 / 3)])
+    assert timing == "a.jpg - 0.5000000000\nb.jpg - 0.2500000000\nc.jpg - 0.3333333333\nMean FPS:  2.7692307692307696\n"
 
 
 @pytest.mark.parametrize(("make", "message"), [(False, "input folder .* does not exist"), (True, "no images")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,11 +14,13 @@ import pytest
 from PIL import Image
 
 from kdseg.data.volumes import nifti_bytes
-from kdseg.submit.task2_entrypoint import encode_mask, format_timing
+from kdseg.submit.common import lossless_mask
+from kdseg.submit.task2_entrypoint import encode_mask
 from kdseg.submit.validate import (
     Problem,
     SubmissionError,
     check_timing,
+    endocv_ground_truth_name,
     validate_brats,
     validate_endocv,
     validate_mediaeval_task1,
@@ -40,7 +43,7 @@ PREDICTIONS = {name: _mask(*size) for name, size in SIZES.items()}
 
 
 def _members() -> dict[str, bytes]:
-    return {name: encode_mask(mask, name) for name, mask in PREDICTIONS.items()}
+    return {name: lossless_mask(mask) for name, mask in PREDICTIONS.items()}
 
 
 def _image_bytes(array: np.ndarray, fmt: str, mode: str | None = None) -> bytes:
@@ -49,9 +52,10 @@ def _image_bytes(array: np.ndarray, fmt: str, mode: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _grey_png(value: int) -> bytes:
+def _grey_png(value: int, at: tuple[int, int] = (0, 0)) -> bytes:
+    """b.png's mask with ``value`` at pixel ``at`` (background at (0, 0), foreground at (1, 1))."""
     array = np.where(_mask(5, 4), 255, 0).astype(np.uint8)
-    array[0, 0] = value
+    array[at] = value
     return _image_bytes(array, "PNG")
 
 
@@ -69,9 +73,8 @@ TASK1_CASES: list[tuple[Callable[[dict[str, bytes]], None], str]] = [
     (lambda m: m.update({"b.jpg": m.pop("b.png")}), r"b\.jpg: wrong name — it must be called b\.png"),
     (lambda m: m.update({"b.png": encode_mask(np.zeros((4, 5), bool), "b.png")}), r"b\.png: wrong size — mask is 5x4 \(width x height\), its image is 4x5"),
     (lambda m: m.update({"b.png": _image_bytes(np.zeros((5, 4, 3), np.uint8), "PNG")}), r"b\.png: not single-channel — image mode 'RGB'"),
-    (lambda m: m.update({"b.png": _grey_png(100)}), r"b\.png: not binary — 1 pixel\(s\) are not 0 or 255 \(e\.g\. 100\)"),
-    (lambda m: m.update({"a.jpg": _grey_jpeg(60)}), r"a\.jpg: not binary — 40 pixel\(s\) are not within 8 levels of 0 or 255"),
-    (lambda m: m.update({"b.png": _grey_png(255)}), r"b\.png: differs from the prediction — 1 pixel\(s\) read back as > 127 differ"),
+    (lambda m: m.update({"b.png": _grey_png(100, at=(1, 1))}), r"b\.png: not binary — 1 pixel\(s\) are not 0 or 255 \(e\.g\. 100\); write lossless masks"),
+    (lambda m: m.update({"b.png": _grey_png(255)}), r"b\.png: differs from the prediction — 1 pixel\(s\) read back as > 0 differ"),
     (lambda m: m.update({"b.png": b"not an image"}), r"b\.png: unreadable — cannot be decoded as an image"),
 ]
 
@@ -87,6 +90,15 @@ def test_task1_rejections(change: Callable[[dict[str, bytes]], None], message: s
     with pytest.raises(SubmissionError, match=message) as error:
         validate_mediaeval_task1(zip_bytes(members), SIZES, PREDICTIONS)
     assert str(error.value).startswith("MediaEval 2020 task 1 package is not a valid submission (1 problem(s)):")
+
+
+def test_a_real_jpeg_mask_is_refused_for_task1() -> None:
+    # quality 100 keeps the mask for > 127, but its noise along the edges is foreground for > 0
+    members = _members() | {"a.jpg": encode_mask(PREDICTIONS["a.jpg"], "a.jpg")}
+    with pytest.raises(SubmissionError) as error:
+        validate_mediaeval_task1(zip_bytes(members), SIZES, PREDICTIONS)
+    assert [(p.file, p.rule) for p in error.value.problems] == [("a.jpg", "not binary"), ("a.jpg", "differs from the prediction")]
+    assert "read back as > 0 differ" in error.value.problems[1].detail
 
 
 def test_every_problem_is_listed() -> None:
@@ -106,27 +118,37 @@ def test_not_a_zip(tmp_path: Path) -> None:
         validate_mediaeval_task1(tmp_path / "broken.zip", SIZES)
 
 
-ENDOCV_SIZES = {"data1/a_mask.jpg": (6, 8), "data2/b_mask.jpg": (5, 4)}
+ENDOCV_A = "EndoCV2021/segmentation/data1_pred/a_mask.jpg"
+ENDOCV_B = "EndoCV2021/segmentation/data2_pred/b_mask.jpg"
+ENDOCV_TIMING_1 = "EndoCV2021/segmentation/data1_pred/timeElaspseddata1.txt"
+ENDOCV_SIZES = {ENDOCV_A: (6, 8), ENDOCV_B: (5, 4)}
 
 
 def _endocv_members() -> dict[str, bytes]:
-    members = {name: encode_mask(_mask(*size), name) for name, size in ENDOCV_SIZES.items()}
-    members["timing.txt"] = format_timing([("data1/a_mask.jpg", 0.5), ("data2/b_mask.jpg", 0.25)]).encode()
+    members = {name: lossless_mask(_mask(*size)) for name, size in ENDOCV_SIZES.items()}
+    members[ENDOCV_TIMING_1] = b"a -----> 2.5 \naverage_t -----> 2.5 \n"
+    members["EndoCV2021/segmentation/data2_pred/timeElaspseddata2.txt"] = b"b -----> 1.25 \naverage_t -----> 1.25 \n"
+    members["README.txt"] = b"how to score"
     return members
 
 
 ENDOCV_CASES: list[tuple[Callable[[dict[str, bytes]], None], str]] = [
-    (lambda m: m.pop("timing.txt"), r"timing\.txt: missing file — the package needs the timing file"),
-    (lambda m: m.update({"data1/a.jpg": m.pop("data1/a_mask.jpg")}), r"data1/a\.jpg: wrong name — it must be called data1/a_mask\.jpg"),
-    (lambda m: m.update({"a_mask.jpg": m.pop("data1/a_mask.jpg")}), r"a_mask\.jpg: extra file"),
-    (lambda m: m.update({"timing.txt": b"data1/a_mask.jpg: 0.5\nMean FPS: 2.00\n"}), r"timing\.txt: bad timing — line 1 'data1/a_mask\.jpg: 0\.5' is not '<name> - <seconds>'"),
-    (lambda m: m.update({"timing.txt": b"data1/a_mask.jpg - 0.5\ndata2/b_mask.jpg - 0.25\nMean FPS: 9.00\n"}), r"Mean FPS 9\.00 does not match the per-image seconds \(images / total seconds = 2\.67\)"),
-    (lambda m: m.update({"data2/b_mask.jpg": _grey_jpeg(0)}), r"data2/b_mask\.jpg: wrong size — mask is 8x6 \(width x height\), its image is 4x5"),
+    (lambda m: m.pop(ENDOCV_TIMING_1), r"timeElaspseddata1\.txt: missing file — every mask folder needs its timing file"),
+    (lambda m: m.pop("README.txt"), r"README\.txt: missing file"),
+    (lambda m: m.update({ENDOCV_A.replace("_mask", ""): m.pop(ENDOCV_A)}), r"data1_pred/a\.jpg: wrong name — it must be called .*data1_pred/a_mask\.jpg"),
+    (lambda m: m.update({"data1/a_mask.jpg": m.pop(ENDOCV_A)}), r"data1/a_mask\.jpg: extra file"),
+    (lambda m: m.update({ENDOCV_TIMING_1: b"a: 2.5\naverage_t -----> 2.5\n"}), r"timeElaspseddata1\.txt: bad timing — line 1 'a: 2\.5' is not '<stem> -----> <ms>'"),
+    (lambda m: m.update({ENDOCV_TIMING_1: b"a -----> 2.5 \naverage_t -----> 9.0 \n"}), r"average_t 9\.0 is not the mean of the per-image times \(2\.5\)"),
+    (lambda m: m.update({ENDOCV_TIMING_1: b"a -----> 2.5 \nc -----> 2.5 \naverage_t -----> 2.5 \n"}), r"it times images that are not in its folder: c"),
+    (lambda m: m.update({ENDOCV_TIMING_1: b"a -----> 2.5 \n"}), r"the last line 'a -----> 2\.5 ' is not 'average_t -----> <mean ms>'"),
+    (lambda m: m.update({ENDOCV_B: _grey_jpeg(0)}), r"data2_pred/b_mask\.jpg: wrong size — mask is 8x6 \(width x height\), its image is 4x5"),
+    # a real JPEG at quality 100: the ring of 1s along the edges is foreground for the evaluator's > 0
+    (lambda m: m.update({ENDOCV_A: encode_mask(_mask(6, 8), "a.jpg")}), r"data1_pred/a_mask\.jpg: not binary — \d+ pixel\(s\) are not 0 or 255 \(e\.g\. 1\); write lossless masks"),
 ]
 
 
 def test_valid_endocv_passes() -> None:
-    validate_endocv(zip_bytes(_endocv_members()), ENDOCV_SIZES)
+    validate_endocv(zip_bytes(_endocv_members()), ENDOCV_SIZES, {name: _mask(*size) for name, size in ENDOCV_SIZES.items()})
 
 
 @pytest.mark.parametrize(("change", "message"), ENDOCV_CASES)
@@ -135,6 +157,21 @@ def test_endocv_rejections(change: Callable[[dict[str, bytes]], None], message: 
     change(members)
     with pytest.raises(SubmissionError, match=message):
         validate_endocv(zip_bytes(members), ENDOCV_SIZES)
+
+
+def test_endocv_names_the_evaluator_cannot_tell_apart_are_refused() -> None:
+    # compute_seg.py cuts "x_1_mask.jpg" and "x_2_mask.jpg" to the same ground truth "x.jpg"
+    sizes = {f"EndoCV2021/segmentation/d_pred/x_{i}_mask.jpg": (5, 4) for i in (1, 2)}
+    members = {name: lossless_mask(_mask(5, 4)) for name in sizes}
+    members["EndoCV2021/segmentation/d_pred/timeElaspsedd.txt"] = b"x_1 -----> 1.0 \nx_2 -----> 3.0 \naverage_t -----> 2.0 \n"
+    members["README.txt"] = b""
+    with pytest.raises(SubmissionError, match=r"d_pred: ambiguous ground truth — compute_seg\.py would score .*x_1_mask\.jpg, .*x_2_mask\.jpg against the same file x\.jpg"):
+        validate_endocv(zip_bytes(members), sizes)
+
+
+def test_endocv_ground_truth_name() -> None:
+    assert endocv_ground_truth_name("EndoCV2021/segmentation/d_pred/img1_mask.jpg") == "img1.jpg"
+    assert endocv_ground_truth_name("EndoCV_DATA3_0001_mask.jpg") == "EndoCV.jpg"
 
 
 @pytest.mark.parametrize(
@@ -147,6 +184,8 @@ def test_endocv_rejections(change: Callable[[dict[str, bytes]], None], message: 
         ("a - 0.5\nb - 0.25\nc - 0.25\nMean FPS: 3.00\n", "it times images that are not in the test set: c"),
         ("a - 0.5\na - 0.5\nb - 0.5\nMean FPS: 2.00\n", "it times more than once: a"),
         ("a - 0.5\nb - 0.25\nFPS 2.67\n", "the last line 'FPS 2.67' is not 'Mean FPS: <x>'"),
+        # the organisers' skeleton: two spaces, full precision
+        ("a - 0.5000000000\nb - 0.2500000000\nMean FPS:  2.6666666666666665\n", None),
     ],
 )
 def test_check_timing(text: str, message: str | None) -> None:
@@ -200,7 +239,9 @@ def task2_context(polyp_model: dict[str, Path], tmp_path_factory: pytest.TempPat
     from kdseg.submit.mediaeval import package_mediaeval
 
     out = tmp_path_factory.mktemp("task2")
-    package_mediaeval(polyp_model["checkpoint"], polyp_model["onnx"], out / "task1.zip", out / "task2", manifest=polyp_model["manifest"], split=polyp_model["split"], subset="val", smoke_images=1)
+    package_mediaeval(polyp_model["checkpoint"], polyp_model["onnx"], out / "task1.zip", out / "task2.zip", manifest=polyp_model["manifest"], split=polyp_model["split"], subset="val", smoke_images=1)
+    with zipfile.ZipFile(out / "task2.zip") as archive:
+        archive.extractall(out / "task2")
     return out / "task2"
 
 
@@ -232,5 +273,7 @@ def test_task2_rejections(name: str, text: str | None, message: str, task2_conte
 def test_task2_masks_must_be_task1_masks(task2_context: Path, polyp_model: dict[str, Path]) -> None:
     image = polyp_model["root"] / "raw" / "img2.jpg"
     validate_mediaeval_task2(task2_context, [image])
-    with pytest.raises(SubmissionError, match=r"img2\.jpg: differs from the prediction — the container's mask is not task 1's mask"):
-        validate_mediaeval_task2(task2_context, [image], {"img2.jpg": b"other bytes"})
+    with Image.open(image) as opened:
+        other = np.ones((opened.height, opened.width), bool)
+    with pytest.raises(SubmissionError, match=r"img2\.jpg: differs from the prediction — \d+ pixel\(s\) read back as > 127 differ"):
+        validate_mediaeval_task2(task2_context, [image], {"img2.jpg": other})

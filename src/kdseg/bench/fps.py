@@ -12,13 +12,33 @@ Three measurements on real cases of a split's subset, for each runtime:
    encode and write it (3D: load the case, z-score, sliding-window inference, write the label map).
 3. **Throughput** — batches of each size in ``batch_sizes`` (real inputs repeated), images per second.
 
-Runtimes (``runtimes``): ``eager`` (PyTorch fp32), ``channels_last`` (PyTorch fp32 in channels-last
-memory format), ``autocast`` (channels-last with bf16 autocast on the CPU, fp16 on CUDA),
-``compile`` (``torch.compile``, inductor; skipped with the reason when it fails on the machine),
-``onnxruntime`` (the exported graph, :func:`kdseg.export.onnx.onnxruntime_session`) and ``tensorrt``
-(each ``--engine``; skipped with the reason where TensorRT or CUDA is missing). The JSON also records
-each runtime's largest logit difference on the first case from the first runtime measured
-(``reference_runtime``, eager fp32 unless left out).
+Runtimes (``runtimes``), each one or more JSON entries:
+
+- ``eager``: PyTorch fp32 (``pytorch_eager_fp32``), the reference the others are checked against.
+- ``channels_last``: PyTorch fp32 in channels-last memory format (``pytorch_channels_last_fp32``).
+- ``autocast``: channels-last with autocast: bf16 on the CPU (``pytorch_channels_last_bf16``; fp16
+  autocast has few fast CPU kernels); fp16 and bf16 on CUDA (``pytorch_channels_last_fp16``,
+  ``pytorch_channels_last_bf16``).
+- ``compile``: ``torch.compile`` (inductor, default mode) of the fp32 model on the CPU
+  (``pytorch_compile``), of the channels-last fp16 autocast model on CUDA (``pytorch_compile_fp16``).
+- ``compile_max_autotune``: CUDA only, ``torch.compile(mode="max-autotune")`` of the channels-last fp16
+  model: inductor searches kernel configurations and replays CUDA graphs (``pytorch_compile_max_autotune_fp16``).
+- ``cuda_graph``: CUDA only, the whole channels-last fp16 forward captured once per input shape as one
+  CUDA graph (:class:`CudaGraphForward`) and replayed (``pytorch_cuda_graph_fp16``).
+- ``onnxruntime``: the exported graph (:func:`kdseg.export.onnx.onnxruntime_session`), with the CUDA
+  execution provider on CUDA (skipped where ONNX Runtime has none) and the CPU provider on the CPU.
+- ``tensorrt``: each ``--engine`` (``tensorrt_<precision>``).
+
+A runtime that cannot run on the machine (no CUDA, no compiler, no TensorRT) is recorded as
+``{"status": "skipped", "reason": ...}`` instead of failing the benchmark. Every measured runtime is
+checked against the first one measured (``reference_runtime``, eager fp32 unless left out) on the
+first :data:`AGREEMENT_CASES` cases: the largest logit difference (``max_abs_diff_vs_reference``) and the
+Dice between its masks and the reference's (``mask_dice_vs_reference``: mean and min over the cases).
+On CUDA, cuDNN's algorithm search is on (``torch.backends.cudnn.benchmark``): every series is timed
+after its warm-up, at a fixed shape. The JSON also gives the network's FLOPs per image
+(``flops_per_image``, counted by :class:`torch.utils.flop_counter.FlopCounterMode`), from which the
+fraction of a device's peak a throughput reaches follows. It is rewritten after each runtime, so a
+killed run keeps the runtimes it finished.
 
 The JSON is a measurement: it changes from run to run.
 
@@ -49,10 +69,10 @@ import pandas as pd
 import torch
 
 from kdseg.data.images import png_bytes, read_rgb
-from kdseg.data.volumes import load_case, nifti_bytes, regions_to_labels
+from kdseg.data.volumes import load_case, nifti_bytes
 from kdseg.engine.checkpoint import load_model
 from kdseg.engine.data import normalise_image, resize_image, zscore_nonzero
-from kdseg.engine.inference import predict_volume
+from kdseg.engine.inference import predict_volume, probabilities_to_labels
 from kdseg.engine.trainer import resolve_device
 from kdseg.export.onnx import OnnxModel, fixed_input_size, network_input, onnxruntime_session, subset_rows
 from kdseg.models import SegmentationModel
@@ -62,11 +82,29 @@ from kdseg.utils.io import write_json, write_text
 from kdseg.utils.options import look_up_option
 from kdseg.utils.progress import progress
 
-__all__ = ["RUNTIMES", "Runtime", "benchmark", "cpu_model", "environment", "plot_benchmark", "time_call"]
+__all__ = [
+    "AGREEMENT_CASES",
+    "CUDA_ONLY_RUNTIMES",
+    "RUNTIMES",
+    "CudaGraphForward",
+    "Runtime",
+    "benchmark",
+    "cpu_model",
+    "environment",
+    "mask_dice",
+    "plot_benchmark",
+    "time_call",
+]
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("eager", "channels_last", "autocast", "compile", "onnxruntime", "tensorrt")
+#: every runtime, in the order measured by default: those that take long to build (compilation) last, so a
+#: time-boxed run that is stopped loses those first
+RUNTIMES = ("eager", "channels_last", "autocast", "cuda_graph", "onnxruntime", "tensorrt", "compile", "compile_max_autotune")
+#: runtimes that only exist on a CUDA device; elsewhere they are recorded as skipped
+CUDA_ONLY_RUNTIMES = ("compile_max_autotune", "cuda_graph")
+#: cases of the model-call series on which each runtime's output is compared with the reference's
+AGREEMENT_CASES = 16
 
 
 @dataclass
@@ -131,15 +169,44 @@ def environment(device: torch.device, threads: int) -> dict[str, Any]:
         "load_average_before": _load_average(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
+        # fp32 convolutions and matrix products may run in TF32 on tensor cores; the fp32 rows depend on it
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if cuda else None,
+        "matmul_precision": torch.get_float32_matmul_precision(),
         "onnxruntime": ort.__version__,
-        "tensorrt": _version("tensorrt") or _version("tensorrt-cu12"),
+        "onnxruntime_providers": ort.get_available_providers(),
+        "tensorrt": _version("tensorrt") or _version("tensorrt-cu12") or _version("tensorrt-cu13"),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
 
 
-def time_call(call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
-    """Run ``call(x)`` and return its output and the seconds it took, with the device synchronised."""
+def _synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA calls return before their kernels finish)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    call: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    device: torch.device,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[torch.Tensor, float]:
+    """Run ``call(x)`` and return its output and the seconds it took.
+
+    On CUDA the call is bracketed by two CUDA events on the current stream and the end event is waited
+    for, so the time is the device's from the first to the last kernel of the call, including any time
+    the device waits for the CPU to launch them. Elsewhere calls are synchronous and ``clock`` is read
+    before and after.
+
+    Args:
+        call: the model call.
+        x: its input, already on ``device``.
+        device: where ``call`` runs.
+        clock: seconds of a monotonic clock, for non-CUDA devices. Defaults to :func:`time.perf_counter`.
+    """
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -147,9 +214,9 @@ def time_call(call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, dev
         end.record()
         end.synchronize()
         return out, start.elapsed_time(end) / 1000.0
-    begin = time.perf_counter()
+    begin = clock()
     out = call(x)
-    return out, time.perf_counter() - begin
+    return out, clock() - begin
 
 
 def _summary(seconds: Sequence[float]) -> dict[str, float]:
@@ -158,7 +225,31 @@ def _summary(seconds: Sequence[float]) -> dict[str, float]:
     return {"mean_ms": float(ms.mean()), "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "fps": float(len(ms) / (ms.sum() / 1000.0))}
 
 
+def mask_dice(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Dice between two boolean masks of the same shape; 1.0 when both are empty (they agree)."""
+    both = int((a & b).sum())
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * both / total
+
+
+def flops_per_image(model: SegmentationModel, example: torch.Tensor) -> int | None:
+    """Floating-point operations of one forward of a one-image batch (a multiply-add counts 2), or None
+    where the counter cannot trace the network."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(example[:1])
+    except Exception as err:  # a counter failure must not cost the benchmark
+        log.warning("could not count the FLOPs of the network (%s: %s)", type(err).__name__, err)
+        return None
+    return int(counter.get_total_flops())
+
+
 # ----------------------------------------------------------------------------------------- runtimes
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 def _channels_last(model: SegmentationModel) -> tuple[SegmentationModel, torch.memory_format]:
     layout = torch.channels_last if model.spatial_dims == 2 else torch.channels_last_3d
     return copy.deepcopy(model).to(memory_format=layout), layout
@@ -169,41 +260,117 @@ def _channels_last_runtime(model: SegmentationModel) -> Runtime:
     return Runtime("PyTorch channels-last fp32", converted, lambda x: x.contiguous(memory_format=layout))
 
 
-def _autocast_precision(device: torch.device) -> str:
-    """fp16 on CUDA (tensor cores); bf16 on the CPU, where fp16 autocast has few fast kernels."""
-    return "fp16" if device.type == "cuda" else "bf16"
+def _autocast_precisions(device: torch.device) -> tuple[str, ...]:
+    """fp16 and bf16 on CUDA (tensor cores take both); bf16 on the CPU, where fp16 autocast has few fast kernels."""
+    return ("fp16", "bf16") if device.type == "cuda" else ("bf16",)
 
 
-def _autocast_runtime(model: SegmentationModel, device: torch.device) -> Runtime:
-    precision = _autocast_precision(device)
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+def _autocast_forward(model: SegmentationModel, device: torch.device, precision: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.memory_format]:
+    """A channels-last copy of ``model`` called under autocast, and its memory format.
+
+    The autocast cache of cast weights is off: a CUDA graph cannot capture it, and in inference mode
+    each call casts the weights anyway."""
     converted, layout = _channels_last(model)
 
-    def call(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=dtype):
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=_DTYPES[precision], cache_enabled=False):
             return converted(x)
 
-    return Runtime(f"PyTorch channels-last + {precision} autocast", call, lambda x: x.contiguous(memory_format=layout))
+    return forward, layout
 
 
-def _compile_runtime(model: SegmentationModel, example: torch.Tensor) -> Runtime:
-    compiled = torch.compile(copy.deepcopy(model), dynamic=False)
+def _autocast_runtime(model: SegmentationModel, device: torch.device, precision: str) -> Runtime:
+    forward, layout = _autocast_forward(model, device, precision)
+    return Runtime(f"PyTorch channels-last + {precision} autocast", forward, lambda x: x.contiguous(memory_format=layout))
+
+
+def _require_cuda(device: torch.device, what: str) -> None:
+    if device.type != "cuda":
+        raise _Skip(f"{what} needs a CUDA device; this benchmark runs on {device} (--device cuda on a machine with a GPU)")
+
+
+def _compile_runtime(model: SegmentationModel, device: torch.device, example: torch.Tensor, mode: str) -> Runtime:
+    """``torch.compile`` in ``mode``: of the fp32 model on the CPU, of the channels-last fp16 model on CUDA."""
+    if mode != "default":
+        _require_cuda(device, f"torch.compile mode {mode!r}")
+    if device.type == "cuda":
+        forward, layout = _autocast_forward(model, device, "fp16")
+        label, prepare = f"PyTorch torch.compile ({mode}), channels-last + fp16 autocast", lambda x: x.contiguous(memory_format=layout)
+    else:
+        forward, label, prepare = copy.deepcopy(model), "PyTorch torch.compile (inductor)", lambda x: x
+    compiled = torch.compile(forward, mode=None if mode == "default" else mode, dynamic=False)
     try:
         begin = time.perf_counter()
-        compiled(example)  # compiles; later calls at this shape reuse the code
-        log.info("torch.compile took %.1f s", time.perf_counter() - begin)
+        compiled(prepare(example))  # compiles; later calls at this shape reuse the code
+        log.info("torch.compile (%s) took %.1f s", mode, time.perf_counter() - begin)
     except Exception as err:  # inductor failures come in many types (no compiler, unsupported op...)
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise _Skip(f"torch.compile failed on this machine ({type(err).__name__}: {first_line[:200]})") from None
-    return Runtime("PyTorch torch.compile (inductor)", compiled)
+    return Runtime(label, compiled, prepare)
+
+
+class CudaGraphForward:
+    """A forward captured as one CUDA graph per input shape and replayed: one launch per call instead of
+    one per kernel, which is what limits a small network at batch 1.
+
+    The first call at a shape warms the forward up on a side stream and captures it (untimed in the
+    benchmark: the reference check and every warm-up call before a timed series come first); each call
+    copies its input into the graph's input buffer and replays. The returned tensor is the graph's output
+    buffer: the next call at the same shape overwrites it.
+
+    Args:
+        forward: the function to capture (tensors in, tensor out; no host synchronisation inside).
+        device: its CUDA device.
+        warmup: forward calls before a capture (cuDNN's algorithm search, lazy initialisation). Defaults to 3.
+
+    Example:
+        >>> graphed = CudaGraphForward(model, torch.device("cuda"))
+        >>> logits = graphed(torch.zeros(1, 3, 256, 256, device="cuda")).clone()
+    """
+
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, warmup: int = 3) -> None:
+        self.forward = forward
+        self.device = device
+        self.warmup = warmup
+        self._graphs: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+
+    def _capture(self, x: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
+        static_input = x.clone()  # keeps the memory format
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup):
+                self.forward(static_input)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_output = self.forward(static_input)
+        return graph, static_input, static_output
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = (tuple(x.shape), tuple(x.stride()))
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(x)
+        graph, static_input, static_output = self._graphs[key]
+        static_input.copy_(x)
+        graph.replay()
+        return static_output
+
+
+def _cuda_graph_runtime(model: SegmentationModel, device: torch.device) -> Runtime:
+    _require_cuda(device, "a CUDA graph")
+    forward, layout = _autocast_forward(model, device, "fp16")
+    return Runtime("PyTorch CUDA graph of the whole forward, channels-last + fp16 autocast", CudaGraphForward(forward, device), lambda x: x.contiguous(memory_format=layout))
 
 
 def _onnx_runtime(onnx: Path | None, threads: int, optimisation: str, device: torch.device, spatial_dims: int) -> Runtime:
+    """The exported graph in ONNX Runtime: the CUDA execution provider on CUDA, the CPU provider elsewhere."""
     if onnx is None:
         raise _Skip("no ONNX model given (--onnx)")
-    providers = ["CPUExecutionProvider"]
-    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
+    available = ort.get_available_providers()
+    if device.type == "cuda" and "CUDAExecutionProvider" not in available:
+        raise _Skip(f"ONNX Runtime {ort.__version__} here has no CUDA execution provider (it has {', '.join(available)}); install onnxruntime-gpu to measure it on the GPU")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
     model = OnnxModel(onnxruntime_session(onnx, threads, optimisation, providers=providers), spatial_dims)
     provider = model.session.get_providers()[0].removesuffix("ExecutionProvider")
     return Runtime(f"ONNX Runtime ({provider}, optimisation {optimisation})", model)
@@ -224,6 +391,13 @@ def _tensorrt_runtime(engine: Path, device: torch.device) -> Runtime:
     return Runtime(f"TensorRT {_engine_precision(engine)}", runner)
 
 
+def _no_engine_reason() -> str:
+    installed = _version("tensorrt") or _version("tensorrt-cu12") or _version("tensorrt-cu13")
+    if installed is None:
+        return "no TensorRT engine given (--engine), and TensorRT is not installed here"
+    return f"no TensorRT engine given (--engine; TensorRT {installed} is installed: build one with kdseg-build-engine)"
+
+
 def _runtimes(
     options: Sequence[str],
     model: SegmentationModel,
@@ -236,17 +410,20 @@ def _runtimes(
 ) -> Iterator[tuple[str, Runtime | str]]:
     """(JSON name, runtime) for each runtime of ``options``, built one at a time (so only one holds memory),
     or (JSON name, reason) when it cannot run here."""
+    cuda = device.type == "cuda"
     builders: dict[str, list[tuple[str, Callable[[], Runtime]]]] = {
         "eager": [("pytorch_eager_fp32", lambda: Runtime("PyTorch eager fp32", model))],
         "channels_last": [("pytorch_channels_last_fp32", lambda: _channels_last_runtime(model))],
-        "autocast": [(f"pytorch_channels_last_{_autocast_precision(device)}", lambda: _autocast_runtime(model, device))],
-        "compile": [("pytorch_compile", lambda: _compile_runtime(model, example))],
+        "autocast": [(f"pytorch_channels_last_{p}", lambda p=p: _autocast_runtime(model, device, p)) for p in _autocast_precisions(device)],
+        "compile": [("pytorch_compile_fp16" if cuda else "pytorch_compile", lambda: _compile_runtime(model, device, example, "default"))],
+        "compile_max_autotune": [("pytorch_compile_max_autotune_fp16", lambda: _compile_runtime(model, device, example, "max-autotune"))],
+        "cuda_graph": [("pytorch_cuda_graph_fp16", lambda: _cuda_graph_runtime(model, device))],
         "onnxruntime": [("onnxruntime", lambda: _onnx_runtime(onnx, threads, optimisation, device, model.spatial_dims))],
         "tensorrt": [(f"tensorrt_{_engine_precision(e)}", lambda e=e: _tensorrt_runtime(e, device)) for e in engines],
     }
     for option in options:
         if not builders[option]:
-            yield option, "no TensorRT engine given (--engine)"
+            yield option, _no_engine_reason()
         for name, build in builders[option]:
             try:
                 runtime = build()
@@ -258,15 +435,34 @@ def _runtimes(
 
 
 # ----------------------------------------------------------------------------------------- measurements
-def _model_call(runtime: Runtime, inputs: Sequence[tuple[str, np.ndarray]], warmup: int, device: torch.device) -> dict[str, Any]:
+def _model_call(
+    runtime: Runtime,
+    inputs: Sequence[tuple[str, np.ndarray]],
+    warmup: int,
+    device: torch.device,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """The MediaEval protocol: ``warmup`` untimed calls on the first input, then each input's model call
+    timed alone at batch 1 (input already on the device and in the runtime's memory format)."""
     first = runtime.prepare(torch.from_numpy(inputs[0][1])[None].to(device))
     for _ in range(warmup):
         runtime.call(first)
+    _synchronise(device)
     seconds = {}
     for name, array in inputs:
         x = runtime.prepare(torch.from_numpy(array)[None].to(device))
-        seconds[name] = time_call(runtime.call, x, device)[1]
+        seconds[name] = time_call(runtime.call, x, device, clock)[1]
     return {**_summary(list(seconds.values())), "per_image_s": seconds}
+
+
+def _agreement(runtime: Runtime, inputs: Sequence[tuple[str, np.ndarray]], reference: Sequence[torch.Tensor], device: torch.device, threshold: float) -> dict[str, Any]:
+    """Largest logit difference and mask Dice of ``runtime`` against the reference logits of the same inputs."""
+    worst, dice = 0.0, []
+    for (_, array), expected in zip(inputs, reference):
+        logits = runtime(torch.from_numpy(array)[None].to(device)).cpu()
+        worst = max(worst, float((logits - expected).abs().max()))
+        dice.append(mask_dice(torch.sigmoid(logits) >= threshold, torch.sigmoid(expected) >= threshold))
+    return {"max_abs_diff_vs_reference": worst, "mask_dice_vs_reference": {"mean": float(np.mean(dice)), "min": float(np.min(dice)), "cases": len(dice)}}
 
 
 def _end_to_end(runtime: Runtime, rows: pd.DataFrame, meta: dict[str, Any], size: Sequence[int], device: torch.device, threshold: float, scratch: Path) -> dict[str, float]:
@@ -275,8 +471,9 @@ def _end_to_end(runtime: Runtime, rows: pd.DataFrame, meta: dict[str, Any], size
         begin = time.perf_counter()
         if meta["spatial_dims"] == 3:
             volume, affine = load_case(row["image"])
-            probs = predict_volume([runtime], zscore_nonzero(volume), size, device=device)
-            labels = regions_to_labels(probs >= threshold, meta.get("label_convention", "brats"))
+            targets = meta.get("targets", "regions")
+            probs = predict_volume([runtime], zscore_nonzero(volume), size, device=device, targets=targets)
+            labels = probabilities_to_labels(probs, targets, meta.get("label_convention", "brats"), threshold)
             (scratch / f"{row['id']}.nii.gz").write_bytes(nifti_bytes(labels, affine))
         else:
             rgb = read_rgb(row["image"])
@@ -288,14 +485,25 @@ def _end_to_end(runtime: Runtime, rows: pd.DataFrame, meta: dict[str, Any], size
     return _summary(seconds)
 
 
-def _throughput(runtime: Runtime, inputs: Sequence[tuple[str, np.ndarray]], batch_sizes: Sequence[int], warmup: int, iterations: int, device: torch.device) -> dict[str, dict[str, float]]:
+def _throughput(
+    runtime: Runtime,
+    inputs: Sequence[tuple[str, np.ndarray]],
+    batch_sizes: Sequence[int],
+    warmup: int,
+    iterations: int,
+    device: torch.device,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, dict[str, float]]:
+    """Images per second of batches of each size (the real inputs repeated): ``warmup`` untimed calls,
+    then ``iterations`` timed ones."""
     result = {}
     for size in batch_sizes:
         batch = np.stack([inputs[i % len(inputs)][1] for i in range(size)])
         x = runtime.prepare(torch.from_numpy(batch).to(device))
         for _ in range(warmup):
             runtime.call(x)
-        seconds = [time_call(runtime.call, x, device)[1] for _ in range(iterations)]
+        _synchronise(device)
+        seconds = [time_call(runtime.call, x, device, clock)[1] for _ in range(iterations)]
         result[str(size)] = {"images_per_s": size * iterations / sum(seconds), "ms_per_batch": 1000.0 * float(np.mean(seconds))}
     return result
 
@@ -353,7 +561,7 @@ def benchmark(
         threads: CPU threads of PyTorch and ONNX Runtime. Defaults to 1.
         device: ``auto``, ``cpu`` or ``cuda[:n]``. Defaults to "auto".
         ort_optimisation: ONNX Runtime graph optimisation level. Defaults to "all".
-        threshold: probability threshold of the end-to-end masks. Defaults to 0.5.
+        threshold: probability threshold of the end-to-end masks and of the masks compared with the reference. Defaults to 0.5.
         out_timings: folder for one official MediaEval timing file per runtime (``<runtime>.txt``). Defaults to None.
     """
     for name in runtimes:
@@ -362,6 +570,8 @@ def benchmark(
         raise ConfigError(f"batch sizes must be >= 1 (got {list(batch_sizes)}), warmup >= 0 (got {warmup}) and iterations >= 1 (got {iterations}).")
     torch.set_num_threads(max(1, threads))
     torch_device = resolve_device(device)
+    if torch_device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # shapes are fixed per series: cuDNN picks its fastest algorithms in the warm-up
     model, meta = load_model(checkpoint, torch_device)
     input_size = tuple(int(s) for s in (size if size is not None else meta["size"]))
     _check_size(model, input_size)
@@ -387,27 +597,31 @@ def benchmark(
     load = result["environment"]["load_average_before"]
     if load is not None and load > 0.5:
         log.warning("other processes are using the CPU (1-minute load average %.2f on %s CPUs): timings will be slower and noisier than on an idle machine", load, os.cpu_count())
-    reference = None
+    reference: list[torch.Tensor] = []
+    checked = inputs[:AGREEMENT_CASES]
     with torch.inference_mode(), tempfile.TemporaryDirectory(prefix="kdseg-bench-") as scratch:
+        result["flops_per_image"] = flops_per_image(model, first)
         built = _runtimes(runtimes, model, torch_device, first, Path(onnx) if onnx else None, [Path(e) for e in engines], threads, ort_optimisation)
         for name, runtime in progress(built, desc="runtimes", total=None, unit="runtime"):
             if isinstance(runtime, str):
                 log.warning("skipping %s: %s", name, runtime)
                 result["runtimes"][name] = {"status": "skipped", "reason": runtime}
+                write_json(out_json, result)
                 continue
-            logits = runtime(first)
-            if reference is None:
-                reference, result["reference_runtime"] = logits, name
-            entry = {"status": "ok", "label": runtime.label, "max_abs_diff_vs_reference": float((logits - reference).abs().max())}
+            if not reference:
+                reference = [runtime(torch.from_numpy(array)[None].to(torch_device)).cpu() for _, array in checked]
+                result["reference_runtime"] = name
+            entry = {"status": "ok", "label": runtime.label, **_agreement(runtime, checked, reference, torch_device, threshold)}
             entry["model_call"] = _model_call(runtime, inputs, warmup, torch_device)
             entry["end_to_end"] = _end_to_end(runtime, rows, meta, input_size, torch_device, threshold, Path(scratch))
             entry["throughput"] = _throughput(runtime, inputs, batch_sizes, warmup, iterations, torch_device)
             result["runtimes"][name] = entry
+            write_json(out_json, result)  # a run killed later keeps this runtime
             timing = format_timing(entry["model_call"]["per_image_s"].items())
             print(f"== {name}: {runtime.label}\n{timing}", end="", flush=True)
             if out_timings is not None:
                 write_text(Path(out_timings) / f"{name}.txt", timing)
-            log.info("%s: %.2f FPS model call (mean %.2f ms), %.2f FPS end to end", name, entry["model_call"]["fps"], entry["model_call"]["mean_ms"], entry["end_to_end"]["fps"])
+            log.info("%s: %.2f FPS model call (mean %.2f ms), %.2f FPS end to end, mask Dice vs %s %.4f (min %.4f)", name, entry["model_call"]["fps"], entry["model_call"]["mean_ms"], entry["end_to_end"]["fps"], result["reference_runtime"], entry["mask_dice_vs_reference"]["mean"], entry["mask_dice_vs_reference"]["min"])
             del runtime
     result["environment"]["load_average_after"] = _load_average()
     write_json(out_json, result)
@@ -415,7 +629,7 @@ def benchmark(
     return result
 
 
-_PLOT_ORDER = ("pytorch_eager", "pytorch_channels_last_fp32", "pytorch_channels_last", "pytorch_compile", "onnxruntime", "tensorrt")
+_PLOT_ORDER = ("pytorch_eager", "pytorch_channels_last_fp32", "pytorch_channels_last", "pytorch_compile", "pytorch_cuda_graph", "onnxruntime", "tensorrt")
 
 
 def _plot_rank(name: str) -> tuple[int, str]:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from kdseg import __version__
 from kdseg.utils.errors import ChecksumError, ConfigError, DataError
-from kdseg.utils.io import file_digest
+from kdseg.utils.io import disk_full_error, file_digest, is_disk_full
 from kdseg.utils.options import look_up_option
 from kdseg.utils.progress import progress
 
@@ -323,11 +323,16 @@ def _stream(reader: io.BufferedIOBase, part: Path, *, offset: int, total: int | 
     """
     received = 0
     bar = progress(None, part.name, total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024)
-    with open(part, "ab" if offset else "wb") as writer, bar:
-        for chunk in iter(lambda: reader.read1(_CHUNK_SIZE), b""):
-            writer.write(chunk)
-            received += len(chunk)
-            bar.update(len(chunk))
-        writer.flush()
-        os.fsync(writer.fileno())
+    try:
+        with open(part, "ab" if offset else "wb") as writer, bar:
+            for chunk in iter(lambda: reader.read1(_CHUNK_SIZE), b""):
+                writer.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+            writer.flush()
+            os.fsync(writer.fileno())
+    except OSError as err:
+        if is_disk_full(err):  # the partial file stays: the next run resumes from it once there is space
+            raise disk_full_error(part, total if total is not None else offset + received, at_least=total is None) from err
+        raise
     return received

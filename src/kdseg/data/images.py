@@ -15,15 +15,51 @@ from PIL import Image
 from kdseg.utils.errors import DataError
 from kdseg.utils.io import write_bytes
 
-__all__ = ["MASK_THRESHOLD", "binarise_mask", "read_rgb", "read_mask", "png_bytes", "write_png"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "MASK_THRESHOLD",
+    "binarise_mask",
+    "check_image_pixels",
+    "read_rgb",
+    "read_mask",
+    "png_bytes",
+    "write_png",
+]
 
 MASK_THRESHOLD = 128
+#: default limit of an image's pixels, checked from its header before it is decoded: 12 times the largest
+#: polyp frame (1920x1080), below Pillow's own decompression-bomb warning (89 million)
+DEFAULT_MAX_IMAGE_PIXELS = 25_000_000
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image as ``uint8`` array of shape (H, W, 3)."""
+def check_image_pixels(image: Image.Image, path: str | Path, max_pixels: int | None) -> None:
+    """Refuse an opened (not yet decoded) image with more than ``max_pixels`` pixels; None checks nothing.
+
+    Raises:
+        DataError: naming the file, its size and the limit.
+    """
+    if max_pixels is not None and image.width * image.height > max_pixels:
+        raise DataError(
+            f"image {path} is {image.width}x{image.height} = {image.width * image.height / 1e6:.1f} million pixels, over the limit of"
+            f" {max_pixels / 1e6:g} million (`limits: {{max_image_pixels: ...}}` of the data set); it was not decoded."
+            " Downscale it, or raise the limit if the machine has the memory (decoding takes about 15 bytes per pixel)."
+        )
+
+
+def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image as ``uint8`` array of shape (H, W, 3).
+
+    Args:
+        path: image file.
+        max_pixels: refuse an image with more pixels, from its header, before decoding it. Defaults to None
+            (no limit: the stages after ingest read images that ingest checked).
+
+    Raises:
+        DataError: the file is missing, cannot be decoded or is over ``max_pixels``.
+    """
     try:
         with Image.open(path) as img:
+            check_image_pixels(img, path, max_pixels)
             return np.asarray(img.convert("RGB"))
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist") from None

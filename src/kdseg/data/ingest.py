@@ -9,6 +9,7 @@ candidate, in a pool of threads, and writes two tables (see :mod:`kdseg.data.man
 
 Checks of a 2D sample (image + mask):
 
+- the image has at most ``max_image_pixels`` pixels, read from its header before it is decoded;
 - the image decodes completely (a corrupt or truncated JPEG is an error);
 - the mask exists, decodes, and has the image's width and height;
 - the mask is black and white. JPEG masks carry compression noise around 0 and 255: they are
@@ -48,6 +49,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections import Counter
@@ -62,7 +64,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from kdseg.data.images import binarise_mask, read_rgb
+from kdseg.data.images import DEFAULT_MAX_IMAGE_PIXELS, binarise_mask, check_image_pixels, read_rgb
 from kdseg.data.manifest import BAD_SAMPLE_COLUMNS, MANIFEST_2D_COLUMNS, MANIFEST_3D_COLUMNS
 from kdseg.data.volumes import LABEL_CONVENTIONS, load_nifti
 from kdseg.utils.errors import ConfigError, DataError
@@ -97,7 +99,7 @@ logger = logging.getLogger(__name__)
 
 # layout name -> module; imported on first use, so the layout modules can import the sample types below
 LAYOUTS: dict[str, str] = {
-    name: f"kdseg.data.conversion.{name}" for name in ("kvasir_seg", "polypgen", "brats", "brats2015_deepmedic", "msd_brats")
+    name: f"kdseg.data.conversion.{name}" for name in ("kvasir_seg", "polypgen", "cvc", "etis_larib", "brats", "brats2015_deepmedic", "msd_brats")
 }
 ON_BAD_SAMPLE = ("fail", "skip")
 
@@ -275,10 +277,11 @@ def iter_case_folders(root: Path, is_case: Callable[[Path], bool]) -> Iterator[P
 # checks
 
 
-def _read_mask_levels(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_mask_levels(path: Path, max_pixels: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Grey levels (H, W) of a mask and, for a colour file, the spread between its channels (H, W)."""
     try:
         with Image.open(path) as img:
+            check_image_pixels(img, path, max_pixels)
             grey = np.asarray(img.convert("L"))
             spread = None
             if img.mode not in ("1", "L", "I", "I;16", "F"):
@@ -289,13 +292,16 @@ def _read_mask_levels(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return grey, spread
 
 
-def check_image_sample(sample: ImageSample) -> dict[str, Any] | BadSample:
+def check_image_sample(sample: ImageSample, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> dict[str, Any] | BadSample:
     """Check a 2D sample; return its manifest row, or the reason it cannot be used.
+
+    Images and masks with more than ``max_pixels`` pixels are refused from their header, before they are
+    decoded (None: no limit). Defaults to :data:`kdseg.data.images.DEFAULT_MAX_IMAGE_PIXELS`.
 
     Example: ``check_image_sample(ImageSample("a", Path("images/a.jpg"), Path("masks/a.jpg")))``.
     """
     try:
-        image = read_rgb(sample.image)
+        image = read_rgb(sample.image, max_pixels)
     except DataError as err:
         return BadSample(sample.id, sample.image, str(err))
     height, width = image.shape[:2]
@@ -315,7 +321,7 @@ def check_image_sample(sample: ImageSample) -> dict[str, Any] | BadSample:
     if not sample.mask.is_file():
         return BadSample(sample.id, sample.mask, f"mask missing: no {sample.mask.name} in {sample.mask.parent} for image {sample.image.name}")
     try:
-        grey, spread = _read_mask_levels(sample.mask)
+        grey, spread = _read_mask_levels(sample.mask, max_pixels)
     except DataError as err:
         return BadSample(sample.id, sample.mask, str(err))
     if grey.shape != (height, width):
@@ -491,8 +497,10 @@ def _duplicate_ids(samples: Sequence[ImageSample | VolumeSample]) -> tuple[list[
     return unique, bad
 
 
-def _check_all(samples: Sequence[ImageSample | VolumeSample], threads: int, desc: str) -> list[dict[str, Any] | BadSample]:
-    check: Callable[[Any], dict[str, Any] | BadSample] = check_image_sample if isinstance(samples[0], ImageSample) else check_volume_sample
+def _check_all(samples: Sequence[ImageSample | VolumeSample], threads: int, desc: str, max_pixels: int | None) -> list[dict[str, Any] | BadSample]:
+    check: Callable[[Any], dict[str, Any] | BadSample] = (
+        functools.partial(check_image_sample, max_pixels=max_pixels) if isinstance(samples[0], ImageSample) else check_volume_sample
+    )
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(progress(pool.map(check, samples), desc, total=len(samples), unit="sample"))
 
@@ -513,6 +521,8 @@ def ingest(
     on_bad_sample: str = "fail",
     options: dict | None = None,
     threads: int = 1,
+    report_copy: Path | None = None,
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> pd.DataFrame:
     """Check every sample of a data set; write its manifest and bad-sample report.
 
@@ -525,6 +535,11 @@ def ingest(
             of the manifest). Defaults to "fail".
         options: layout options (see the layout module). Defaults to None (the layout's defaults).
         threads: samples checked in parallel. Defaults to 1.
+        report_copy: a second copy of the bad-sample report that outlives a failed run, which error messages
+            then point to: Snakemake deletes the outputs of a failed job, ``out_report`` included, so the
+            rule gives a path beside its log. Defaults to None (``out_report`` only).
+        max_image_pixels: a 2D image or mask with more pixels is a bad sample, found from its header before it is
+            decoded; None for no limit. Defaults to :data:`kdseg.data.images.DEFAULT_MAX_IMAGE_PIXELS` (25 million).
 
     Returns:
         The manifest as written.
@@ -542,24 +557,27 @@ def ingest(
     candidates = module.find_samples(release, layout_options)
     logger.info("found %d candidate sample(s) in %s (layout %s)", len(candidates), release, layout)
     samples, bad = _duplicate_ids(candidates)
-    results = _check_all(samples, threads, f"ingest {layout}") if samples else []
+    results = _check_all(samples, threads, f"ingest {layout}", max_image_pixels) if samples else []
     rows = [result for result in results if isinstance(result, dict)]
     bad += [result for result in results if isinstance(result, BadSample)]
     report = pd.DataFrame([(b.id, b.path.as_posix(), b.reason) for b in bad], columns=list(BAD_SAMPLE_COLUMNS))
     report = report.sort_values(["id", "path"], kind="stable").reset_index(drop=True)
     write_csv(report, out_report)
-    logger.info("%d usable sample(s), %d bad (report: %s)", len(rows), len(bad), out_report)
+    if report_copy is not None:
+        write_csv(report, report_copy)
+    full_list = report_copy if report_copy is not None else out_report
+    logger.info("%d usable sample(s), %d bad (report: %s)", len(rows), len(bad), full_list)
     if not candidates:
         raise DataError(f"found no samples in {release}; expected the {module.RELEASE}.")
     if not rows:
-        raise DataError(f"none of the {len(candidates)} samples found in {release} is usable:\n{_bad_sample_lines(report)}\nThe full list is in {out_report}.")
+        raise DataError(f"none of the {len(candidates)} samples found in {release} is usable:\n{_bad_sample_lines(report)}\nThe full list is in {full_list}.")
     if bad and on_bad_sample == "fail":
         raise DataError(
             f"{len(bad)} of the {len(candidates)} samples found in {release} are bad:\n{_bad_sample_lines(report)}\n"
-            f"The full list is in {out_report}. Fix or remove them, or set on_bad_sample: skip in workflow_config.yaml to leave them out."
+            f"The full list is in {full_list}. Fix or remove them, or set on_bad_sample: skip in workflow_config.yaml to leave them out."
         )
     if bad:
-        logger.warning("left %d bad sample(s) out of the manifest (on_bad_sample: skip); reasons in %s", len(bad), out_report)
+        logger.warning("left %d bad sample(s) out of the manifest (on_bad_sample: skip); reasons in %s", len(bad), full_list)
     columns = MANIFEST_2D_COLUMNS if isinstance(candidates[0], ImageSample) else MANIFEST_3D_COLUMNS
     manifest = pd.DataFrame(rows, columns=list(columns)).sort_values("id", kind="stable").reset_index(drop=True)
     write_csv(manifest, out_manifest)

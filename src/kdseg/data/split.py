@@ -6,6 +6,10 @@ Methods (``method`` of a ``splits:`` entry in workflow_config.yaml):
   subset sizes use largest-remainder rounding, so 1000 ids give exactly 880/120, 800/200 or 950/50.
   With ``group_by`` (a manifest column such as ``group``) whole groups are shuffled and shared out, each
   subset as close to its share *in samples* as the group sizes allow (every subset gets at least one group).
+  A ``groups`` file (``--groups``: CSV with columns ``id`` and ``group``, e.g. CVC-ClinicDB frame -> video,
+  or image -> patient) gives the groups where the manifest does not know them: it replaces the manifest's
+  ``group`` column and the split keeps those groups whole. Every manifest id needs a row; rows of ids that
+  are not in the manifest (e.g. bad samples left out) are ignored.
 - ``official``: subsets read from id lists (one id a line, an image/NIfTI extension and folders
   stripped, blank lines ignored), e.g. the MediaEval 2020 Medico lists of Kvasir-SEG.
 - ``brats_heldout`` (Nalwade & Kisa, paper 004): train/val/test by ``ratios``, then ``heldout.val`` of the
@@ -53,6 +57,7 @@ __all__ = [
     "msd_split",
     "official_split",
     "ratio_split",
+    "read_groups",
     "read_id_list",
 ]
 
@@ -318,6 +323,41 @@ def msd_split(ids: Sequence[str], n_test: int, n_val: int, seed: int) -> dict[st
     return {**{i: "val" for i in shuffled[:n_val]}, **{i: "train" for i in shuffled[n_val:]}, **{i: "test" for i in test}}
 
 
+def read_groups(path: Path) -> dict[str, str]:
+    """id -> group of a groups file: a CSV with columns ``id`` and ``group``, one row per id.
+
+    Raises:
+        DataError: unreadable file, missing columns, or an id given two different groups.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"cannot read the groups file {path}: {err}; it must be a CSV with columns id and group.") from None
+    missing = [column for column in ("id", "group") if column not in table.columns]
+    if missing:
+        raise DataError(f"groups file {path} lacks column(s) {', '.join(missing)}; it has {', '.join(table.columns)}. Write one row per id: id,group.")
+    table = table.drop_duplicates(["id", "group"])
+    clashing = sorted(table.loc[table["id"].duplicated(), "id"].unique())
+    if clashing:
+        raise DataError(f"groups file {path} gives {len(clashing)} id(s) more than one group (first: {_quote(clashing)}); give each id one group.")
+    return dict(zip(table["id"], table["group"]))
+
+
+def _apply_groups(manifest: pd.DataFrame, spec: Mapping[str, Any], groups: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The manifest with its ``group`` column from the groups file, and the spec grouping by it."""
+    if spec.get("group_by") is not None:
+        raise ConfigError(f"split gives both group_by ({spec['group_by']!r}) and a groups file ({groups}); keep one of the two.")
+    group_of = read_groups(groups)
+    missing = sorted(set(manifest["id"]) - set(group_of))
+    if missing:
+        raise DataError(f"groups file {groups} has no group for {len(missing)} id(s) of the manifest (first: {_quote(missing)}); add a row id,group for each.")
+    unused = len(set(group_of) - set(manifest["id"]))
+    if unused:
+        logger.info("groups file %s: %d id(s) are not in the manifest and are ignored", groups, unused)
+    return manifest.assign(group=manifest["id"].map(group_of)), {**spec, "group_by": "group"}
+
+
 def _group_column(manifest: pd.DataFrame, spec: Mapping[str, Any], manifest_path: Path) -> list[str] | None:
     column = spec.get("group_by")
     if column is None:
@@ -359,7 +399,7 @@ METHODS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any], Mapping[str, Path]
 }
 
 
-def make_split(manifest_path: Path, spec: dict, lists: dict[str, Path], seed: int, out: Path) -> pd.DataFrame:
+def make_split(manifest_path: Path, spec: dict, lists: dict[str, Path], seed: int, out: Path, groups: Path | None = None) -> pd.DataFrame:
     """Assign the ids of a manifest to subsets and write the split CSV (``id, subset``) atomically.
 
     Args:
@@ -368,6 +408,8 @@ def make_split(manifest_path: Path, spec: dict, lists: dict[str, Path], seed: in
         lists: subset -> local id list file, for method ``official`` (``--list`` flags).
         seed: base seed of the shuffles.
         out: split CSV to write.
+        groups: groups file (``id,group`` CSV) whose groups ``ratio`` and ``brats_heldout`` keep whole;
+            replaces ``group_by``. Defaults to None.
 
     Returns:
         The split as written: rows ordered by subset (train, val, test, unlabelled) then id.
@@ -382,6 +424,8 @@ def make_split(manifest_path: Path, spec: dict, lists: dict[str, Path], seed: in
     duplicated = sorted(manifest.loc[manifest["id"].duplicated(), "id"].unique())
     if duplicated:
         raise DataError(f"manifest {manifest_path} has {len(duplicated)} duplicated id(s) (first: {_quote(duplicated)}); rerun ingest.")
+    if groups is not None:
+        manifest, spec = _apply_groups(manifest, spec, Path(groups))
     assignment = method(manifest, spec, lists, seed, manifest_path)
     split = pd.DataFrame(sorted(assignment.items()), columns=list(SPLIT_COLUMNS))
     split["order"] = split["subset"].map(SUBSETS.index)

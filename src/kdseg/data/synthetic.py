@@ -10,6 +10,11 @@ and the real data sets. Each generator imitates one release closely enough for t
   single frames from three centres with a colour cast each, positive video sequences (one scene, the
   camera panning slowly, so the polyp moves a little from frame to frame) and one negative sequence
   without masks.
+- ``cvc``: CVC-ClinicDB / CVC-ColonDB (https://polyp.grand-challenge.org/CVCClinicDB/),
+  ``CVC-ClinicDB/Original/<n>.tif`` and ``CVC-ClinicDB/Ground Truth/<n>.tif``: frames of a few short
+  videos numbered in order, as the real release numbers its sequences' frames one after the other.
+- ``etis_larib``: ETIS-LaribPolypDB (https://polyp.grand-challenge.org/EtisLarib/),
+  ``ETIS-LaribPolypDB/ETIS-LaribPolypDB/<n>.tif`` and ``ETIS-LaribPolypDB/Ground Truth/p<n>.tif``.
 - ``brats``: BraTS 2021 training data (https://www.synapse.org/brats2021), one folder per case with
   FLAIR, T1, T1ce, T2 and a 0/1/2/4 label map, small volumes (48x48x36 voxels of 4 mm) stored LPS
   like the real files.
@@ -61,6 +66,8 @@ __all__ = [
     "FRAME_WIDTHS",
     "GENERATORS",
     "JPEG_QUALITY",
+    "CVC_TOP",
+    "ETIS_TOP",
     "KVASIR_TOP",
     "MIN_SEQUENCES",
     "MIN_SEQUENCE_FRAMES",
@@ -70,6 +77,8 @@ __all__ = [
     "brats_affine",
     "make_demo_archive",
     "write_brats",
+    "write_cvc",
+    "write_etis_larib",
     "write_kvasir_seg",
     "write_polypgen",
 ]
@@ -79,6 +88,10 @@ logger = logging.getLogger(__name__)
 KVASIR_TOP = "Kvasir-SEG"
 POLYPGEN_TOP = "PolypGen2021_MultiCenterData_v3"
 BRATS_TOP = "BraTS2021_Training_Data"
+CVC_TOP = "CVC-ClinicDB"
+ETIS_TOP = "ETIS-LaribPolypDB"
+# frames per video of the cvc demo (CVC-ClinicDB's 612 frames come from 31 sequences)
+_CVC_VIDEO_FRAMES = 3
 
 JPEG_QUALITY = 90
 # (low, high) inclusive ranges of frame sizes in pixels; real frames vary in size too
@@ -373,6 +386,62 @@ def write_polypgen(root: Path, samples: int, seed: int) -> Path:
 
 
 # --------------------------------------------------------------------------------------------------
+# CVC-ClinicDB / CVC-ColonDB and ETIS-LaribPolypDB
+
+
+def _tiff_bytes(array: np.ndarray) -> bytes:
+    """Uncompressed TIFF of a uint8 RGB or grey array, as the CVC and ETIS releases store frames and masks."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def write_cvc(root: Path, samples: int, seed: int) -> Path:
+    """Write a CVC-ClinicDB-like data set under ``root``; return its top folder ``root/CVC-ClinicDB``.
+
+    Frames ``1..samples`` (``Original/<n>.tif``, masks ``Ground Truth/<n>.tif`` holding 0/255) come from
+    videos of :data:`_CVC_VIDEO_FRAMES` consecutive frames (the last video may be shorter), so neighbouring
+    numbers are near-duplicates as in the real release.
+
+    Args:
+        root: folder that receives ``CVC-ClinicDB/`` (replaced atomically).
+        samples: number of frames, at least 2.
+        seed: base seed; video ``v`` draws its scene from ``rng_for(seed, "cvc", "video", v)`` and frame
+            ``i`` its noise from ``rng_for(seed, "cvc", i)``.
+    """
+    _check_samples("cvc", samples, 2)
+    with atomic_directory(Path(root) / CVC_TOP) as top:
+        for video, start in enumerate(range(0, samples, _CVC_VIDEO_FRAMES)):
+            numbers = range(start + 1, min(start + _CVC_VIDEO_FRAMES, samples) + 1)
+            frames = _video(rng_for(seed, "cvc", "video", video), [rng_for(seed, "cvc", n) for n in numbers], 1, _NEUTRAL_CAST)
+            for number, (image, mask) in zip(numbers, frames):
+                write_bytes(top / "Original" / f"{number}.tif", _tiff_bytes(image))
+                write_bytes(top / "Ground Truth" / f"{number}.tif", _tiff_bytes(np.where(mask, 255, 0).astype(np.uint8)))
+    logger.info("wrote %d CVC-ClinicDB-like frames to %s", samples, Path(root) / CVC_TOP)
+    return Path(root) / CVC_TOP
+
+
+def write_etis_larib(root: Path, samples: int, seed: int) -> Path:
+    """Write an ETIS-LaribPolypDB-like data set under ``root``; return its top folder ``root/ETIS-LaribPolypDB``.
+
+    Frames ``ETIS-LaribPolypDB/<n>.tif`` with masks ``Ground Truth/p<n>.tif`` (0/255), ``n`` = 1..samples.
+
+    Args:
+        root: folder that receives ``ETIS-LaribPolypDB/`` (replaced atomically).
+        samples: number of frames, at least 1.
+        seed: base seed; frame ``n`` draws from ``rng_for(seed, "etis_larib", n)``.
+    """
+    _check_samples("etis_larib", samples, 1)
+    with atomic_directory(Path(root) / ETIS_TOP) as top:
+        for number in range(1, samples + 1):
+            image, mask = _still_frame(rng_for(seed, "etis_larib", number), _NEUTRAL_CAST)
+            write_bytes(top / ETIS_TOP / f"{number}.tif", _tiff_bytes(image))
+            write_bytes(top / "Ground Truth" / f"p{number}.tif", _tiff_bytes(np.where(mask, 255, 0).astype(np.uint8)))
+    logger.info("wrote %d ETIS-LaribPolypDB-like frames to %s", samples, Path(root) / ETIS_TOP)
+    return Path(root) / ETIS_TOP
+
+
+# --------------------------------------------------------------------------------------------------
 # BraTS
 
 
@@ -475,6 +544,8 @@ def write_brats(root: Path, samples: int, seed: int) -> Path:
 GENERATORS: dict[str, Callable[[Path, int, int], Path]] = {
     "kvasir_seg": write_kvasir_seg,
     "polypgen": write_polypgen,
+    "cvc": write_cvc,
+    "etis_larib": write_etis_larib,
     "brats": write_brats,
 }
 
@@ -520,8 +591,8 @@ def make_demo_archive(generator: str, samples: int, seed: int, out: Path) -> Pat
     (0644 files, 0755 folders); the gzip header carries no time or name. ``out`` is written atomically.
 
     Args:
-        generator: layout to imitate, one of ``GENERATORS`` (``kvasir_seg``, ``polypgen``, ``brats``).
-        samples: images (kvasir_seg), annotated frames (polypgen) or cases (brats).
+        generator: layout to imitate, one of ``GENERATORS`` (``kvasir_seg``, ``polypgen``, ``cvc``, ``etis_larib``, ``brats``).
+        samples: images (kvasir_seg), frames (cvc, etis_larib), annotated frames (polypgen) or cases (brats).
         seed: base seed of every random decision.
         out: archive to write; its name ends with ``.zip`` or ``.tar.gz``.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from kdseg.utils.errors import DataError
@@ -18,6 +17,8 @@ from kdseg.utils.io import gzip_bytes, write_bytes
 __all__ = [
     "LABEL_CONVENTIONS",
     "REGIONS",
+    "class_labels",
+    "label_classes",
     "label_regions",
     "load_nifti",
     "load_case",
@@ -44,6 +45,8 @@ LABEL_CONVENTIONS: dict[str, dict[str, tuple[int, ...]]] = {
 
 def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Load a NIfTI file; return (data as float32 or integer array, 4x4 affine)."""
+    import nibabel as nib  # here, not at the top: 2D stages run where nibabel is not installed (the GPU machine)
+
     try:
         img = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
@@ -76,11 +79,37 @@ def load_case(image: str, modalities: str | None = None) -> tuple[np.ndarray, np
 
 def label_regions(labels: np.ndarray, convention: str) -> np.ndarray:
     """Turn a label map (X, Y, Z) into nested region masks (3, X, Y, Z) uint8 in WT, TC, ET order."""
+    spec = _convention(convention)
+    return np.stack([np.isin(labels, spec[r]) for r in REGIONS]).astype(np.uint8)
+
+
+def label_classes(labels: np.ndarray, convention: str) -> np.ndarray:
+    """Class index of every voxel of a label map: the position of its value in the convention's
+    ``labels`` (background 0, then each label), as a softmax network predicts them (paper 003).
+
+    Raises:
+        DataError: for an unknown convention or a value the convention does not define.
+    """
+    values = _convention(convention)["labels"]
+    lookup = np.full(max(values) + 1, -1, dtype=np.int16)
+    lookup[list(values)] = np.arange(len(values))
+    labels = np.asarray(labels)
+    unknown = np.setdiff1d(np.unique(labels), values)
+    if unknown.size:
+        raise DataError(f"label values {unknown.tolist()} are not part of the {convention!r} convention {list(values)}")
+    return lookup[labels].astype(np.uint8)
+
+
+def class_labels(classes: np.ndarray, convention: str) -> np.ndarray:
+    """Inverse of :func:`label_classes`: class indices → the convention's label values (uint8)."""
+    return np.asarray(_convention(convention)["labels"], dtype=np.uint8)[np.asarray(classes)]
+
+
+def _convention(convention: str) -> dict[str, tuple[int, ...]]:
     try:
-        spec = LABEL_CONVENTIONS[convention]
+        return LABEL_CONVENTIONS[convention]
     except KeyError:
         raise DataError(f"unknown label convention {convention!r}; known: {', '.join(LABEL_CONVENTIONS)}") from None
-    return np.stack([np.isin(labels, spec[r]) for r in REGIONS]).astype(np.uint8)
 
 
 def regions_to_labels(regions: np.ndarray, convention: str) -> np.ndarray:
@@ -105,6 +134,8 @@ def regions_to_labels(regions: np.ndarray, convention: str) -> np.ndarray:
 
 def nifti_bytes(data: np.ndarray, affine: np.ndarray, *, compress: bool = True) -> bytes:
     """Serialise a volume as NIfTI-1 (gzip with a zero timestamp), so equal input gives equal bytes."""
+    import nibabel as nib
+
     img = nib.Nifti1Image(np.asarray(data), np.asarray(affine, dtype=np.float64))
     img.header.set_xyzt_units("mm", "sec")
     img.set_qform(affine, code=1)

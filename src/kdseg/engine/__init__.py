@@ -13,7 +13,20 @@ import pkgutil
 from kdseg.engine.trainer import Trainer
 from kdseg.utils.errors import ConfigError
 
-__all__ = ["Trainer", "find_trainer"]
+__all__ = ["Trainer", "available_trainers", "find_trainer"]
+
+
+def available_trainers() -> dict[str, type[Trainer]]:
+    """Every public :class:`Trainer` subclass, by class name: the names ``trainer:`` accepts."""
+    import kdseg.engine.variants as variants
+
+    found: dict[str, type[Trainer]] = {"Trainer": Trainer}
+    for info in pkgutil.walk_packages(variants.__path__, prefix=f"{variants.__name__}."):
+        module = importlib.import_module(info.name)
+        for attr, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, Trainer) and not attr.startswith("_"):
+                found[attr] = value
+    return found
 
 
 def find_trainer(name: str) -> type[Trainer]:
@@ -22,14 +35,7 @@ def find_trainer(name: str) -> type[Trainer]:
     Raises:
         ConfigError: saying where it looked, the names it found and how to add a trainer.
     """
-    import kdseg.engine.variants as variants
-
-    found: dict[str, type[Trainer]] = {"Trainer": Trainer}
-    for info in pkgutil.walk_packages(variants.__path__, prefix=f"{variants.__name__}."):
-        module = importlib.import_module(info.name)
-        for attr, value in vars(module).items():
-            if isinstance(value, type) and issubclass(value, Trainer):
-                found[attr] = value
+    found = available_trainers()
     if name in found:
         return found[name]
     import difflib

@@ -3,8 +3,8 @@
 - :class:`AugmentedSet`: the materialised augmented training set of an experiment (2D or 3D), or its
   resized originals with augmentations drawn every epoch (2D, ``online``).
 - :class:`ResizedImageSet`: original 2D images resized to the training size (validation, inference).
-- :class:`VolumeSet`: whole 3D cases, z-scored, with their region masks (validation, inference).
-- :class:`CropSet`: random patches of whole 3D cases, seeded per epoch and sample (pseudo-labelled cases).
+- :class:`VolumeSet`: whole 3D cases, z-scored, with their region masks (validation, inference);
+  3D training patches are drawn on the fly by :class:`kdseg.engine.patches.PatchSet`.
 - :class:`BrainSliceSet`: axial 2D slices of 3D cases as 3-channel images (paper 002's brain pre-training).
 
 Every sample is a dict with ``image`` (float32 tensor, channels first), ``target`` (float32 region masks,
@@ -36,7 +36,6 @@ __all__ = [
     "INPUT_RANGES",
     "AugmentedSet",
     "BrainSliceSet",
-    "CropSet",
     "EpochConcatDataset",
     "ResizedImageSet",
     "VolumeSet",
@@ -196,45 +195,6 @@ class VolumeSet(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, regions, _ = self.load(index)
-        return _to_sample(image, regions, self.rows.iloc[index]["id"])
-
-
-def random_crop(image: np.ndarray, target: np.ndarray, size: Sequence[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Crop (C, *spatial) arrays to ``size`` at a random position, zero-padding where they are smaller."""
-    pads = [(0, 0)] + [(0, max(0, s - d)) for s, d in zip(size, image.shape[1:])]
-    image, target = np.pad(image, pads), np.pad(target, pads)
-    starts = [int(rng.integers(0, d - s + 1)) for s, d in zip(size, image.shape[1:])]
-    window = (slice(None),) + tuple(slice(a, a + s) for a, s in zip(starts, size))
-    return image[window], target[window]
-
-
-class CropSet(VolumeSet):
-    """Random patches of whole cases with random mirroring, reproducible per epoch and sample.
-
-    Args:
-        rows: 3D manifest rows.
-        size: patch size (X, Y, Z).
-        seed: base seed.
-        label_column: column holding the label map. Defaults to "mask".
-    """
-
-    def __init__(self, rows: pd.DataFrame, size: Sequence[int], seed: int, label_column: str = "mask") -> None:
-        super().__init__(rows, label_column)
-        self.size = tuple(int(s) for s in size)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw other patches in the next epoch (called by the trainer before each epoch)."""
-        self.epoch = epoch
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        image, regions, _ = self.load(index)
-        rng = rng_for(self.seed, "crop", self.epoch, self.rows.iloc[index]["id"])
-        image, regions = random_crop(image, regions, self.size, rng)
-        for axis in range(1, image.ndim):
-            if rng.random() < 0.5:
-                image, regions = np.flip(image, axis), np.flip(regions, axis)
         return _to_sample(image, regions, self.rows.iloc[index]["id"])
 
 

@@ -44,10 +44,12 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
     from kdseg.engine.evaluate import evaluate
 
     parser = argparse.ArgumentParser(prog="kdseg-evaluate", description=evaluate_entry.__doc__)
-    parser.add_argument("--checkpoint", required=True, type=Path, help="[REQUIRED] model.pt written by kdseg-train.")
+    parser.add_argument("--checkpoint", dest="checkpoints", required=True, action="append", type=Path, help="[REQUIRED] model.pt written by kdseg-train; repeat it to score the averaged ensemble of several 3D models.")
+    parser.add_argument("--name", help="[OPTIONAL] model name in the metrics JSON. Default: the checkpoint's model, or ensemble for several.")
     parser.add_argument("--manifest", required=True, type=Path, help="[REQUIRED] manifest CSV.")
-    parser.add_argument("--split", required=True, type=Path, help="[REQUIRED] split CSV.")
-    parser.add_argument("--subset", default="val", choices=("train", "val", "test"), help="[OPTIONAL] subset to score. Default: val.")
+    parser.add_argument("--split", type=Path, help="[OPTIONAL] split CSV. Default: none, every sample of the manifest is scored (an external test set).")
+    parser.add_argument("--subset", choices=("train", "val", "test"), help="[OPTIONAL] subset of --split to score. Default: val with --split.")
+    parser.add_argument("--dataset", help="[OPTIONAL] the data set's name, recorded in the metrics JSON for the tables. Default: none.")
     parser.add_argument("--threshold", type=float, default=0.5, help="[OPTIONAL] probability threshold; changes results. Default: 0.5.")
     parser.add_argument("--out-metrics", required=True, type=Path, help="[REQUIRED] JSON of mean metrics.")
     parser.add_argument("--out-per-case", required=True, type=Path, help="[REQUIRED] CSV of per-case metrics.")
@@ -56,6 +58,9 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
     add_common_args(parser)
     run_entry(
         parser,
-        lambda a: evaluate(a.checkpoint, a.manifest, a.split, a.subset, a.out_metrics, a.out_per_case, a.out_predictions, threshold=a.threshold, device=a.device, threads=a.threads),
+        lambda a: evaluate(
+            a.checkpoints, a.manifest, a.split, a.subset or ("val" if a.split else None), a.out_metrics, a.out_per_case, a.out_predictions,
+            threshold=a.threshold, device=a.device, threads=a.threads, dataset=a.dataset, name=a.name,
+        ),
         argv,
     )

@@ -4,6 +4,11 @@
 image's own resolution; 3D volumes are predicted patch-wise with a Gaussian-weighted sliding window at
 the training patch size, optionally averaged with mirrored copies (flip test-time augmentation, as in
 Lachinov et al.'s BraTS workflow).
+
+A 3D network predicts BraTS regions (``targets: regions``, sigmoid per channel) or the data set's
+labels (``targets: labels``, softmax over background and labels); :func:`probabilities_to_labels`
+turns either into the label map that is written, and :func:`predicted_regions` gives the nested
+regions of that map, which is what every 3D score is computed from.
 """
 
 from __future__ import annotations
@@ -14,10 +19,36 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdseg.data.volumes import class_labels, label_regions, regions_to_labels
 from kdseg.engine.data import normalise_image, resize_image
+from kdseg.engine.patches import TARGETS
 from kdseg.models import SegmentationModel
+from kdseg.utils.options import look_up_option
 
-__all__ = ["predict_image", "predict_logits", "predict_volume"]
+__all__ = ["output_probabilities", "predict_image", "predict_logits", "predict_volume", "predicted_regions", "probabilities_to_labels"]
+
+
+def output_probabilities(logits: torch.Tensor, targets: str = "regions") -> torch.Tensor:
+    """Probabilities of (B, C, ...) logits: sigmoid per channel (``regions``) or softmax over channels (``labels``)."""
+    look_up_option(targets, TARGETS, "targets")
+    return torch.sigmoid(logits) if targets == "regions" else torch.softmax(logits, dim=1)
+
+
+def probabilities_to_labels(probs: np.ndarray, targets: str, convention: str, threshold: float = 0.5) -> np.ndarray:
+    """The label map (X, Y, Z) in ``convention`` written for (C, X, Y, Z) probabilities.
+
+    ``regions``: each region where its probability reaches ``threshold``, nested WT ⊇ TC ⊇ ET by
+    :func:`kdseg.data.volumes.regions_to_labels`; ``labels``: the most probable class (``threshold`` unused).
+    """
+    look_up_option(targets, TARGETS, "targets")
+    if targets == "regions":
+        return regions_to_labels(probs >= threshold, convention)
+    return class_labels(np.argmax(probs, axis=0), convention)
+
+
+def predicted_regions(probs: np.ndarray, targets: str, convention: str, threshold: float = 0.5) -> np.ndarray:
+    """Region masks (3, X, Y, Z) bool of the label map :func:`probabilities_to_labels` writes."""
+    return label_regions(probabilities_to_labels(probs, targets, convention, threshold), convention).astype(bool)
 
 
 def predict_logits(model: SegmentationModel, image: torch.Tensor, patch_size: Sequence[int] | None = None, overlap: float = 0.5) -> torch.Tensor:
@@ -39,8 +70,17 @@ def predict_image(model: SegmentationModel, meta: dict[str, Any], rgb: np.ndarra
 
 
 @torch.inference_mode()
-def predict_volume(models: SegmentationModel | Sequence[SegmentationModel], volume: np.ndarray, patch_size: Sequence[int], *, mirror: bool = False, device: str | torch.device = "cpu") -> np.ndarray:
-    """Region probabilities (3, X, Y, Z) of a z-scored volume (C, X, Y, Z), averaged over ``models``.
+def predict_volume(
+    models: SegmentationModel | Sequence[SegmentationModel],
+    volume: np.ndarray,
+    patch_size: Sequence[int],
+    *,
+    mirror: bool = False,
+    device: str | torch.device = "cpu",
+    targets: str = "regions",
+) -> np.ndarray:
+    """Probabilities (K, X, Y, Z) of a z-scored volume (C, X, Y, Z), averaged over ``models``: the
+    3 regions (``targets="regions"``, sigmoid) or the K classes (``"labels"``, softmax).
 
     With ``mirror``, each model also sees the volume flipped along every axis and the flipped-back
     probabilities are averaged in (8 passes per model).
@@ -54,7 +94,7 @@ def predict_volume(models: SegmentationModel | Sequence[SegmentationModel], volu
     for model in models:
         for axes in flips:
             xi = torch.flip(x, axes) if axes else x
-            prob = torch.sigmoid(predict_logits(model, xi, patch_size))
+            prob = output_probabilities(predict_logits(model, xi, patch_size).float(), targets)
             prob = torch.flip(prob, axes) if axes else prob
             total = prob if total is None else total + prob
     return (total / (len(models) * len(flips)))[0].float().cpu().numpy()

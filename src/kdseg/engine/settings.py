@@ -10,8 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kdseg.utils.errors import ConfigError
+from kdseg.utils.options import look_up_option
 
-__all__ = ["EarlyStoppingSettings", "OptimizerSettings", "SchedulerSettings", "TrainSettings"]
+__all__ = ["OPTIMIZERS", "SCHEDULERS", "EarlyStoppingSettings", "OptimizerSettings", "SchedulerSettings", "TrainSettings"]
+
+#: optimiser names ``train.optimizer.name`` accepts (built by ``Trainer.configure_optimizers``)
+OPTIMIZERS = ("adam", "nadam", "adamw", "sgd")
+#: learning-rate schedules ``train.scheduler.name`` accepts (built by ``Trainer._build_scheduler``)
+SCHEDULERS = ("none", "plateau", "step", "exponential", "poly")
 
 
 def _from_mapping(cls: type, data: dict[str, Any] | None, where: str) -> Any:
@@ -26,19 +32,28 @@ def _from_mapping(cls: type, data: dict[str, Any] | None, where: str) -> Any:
 @dataclass(frozen=True)
 class OptimizerSettings:
     """Optimiser: ``name`` in adam, nadam, adamw, sgd; ``lr``; ``weight_decay`` (the L2 term of paper 002)
-    defaults to 0; ``betas`` default (0.9, 0.999); ``momentum`` (sgd) defaults to 0.9."""
+    defaults to 0; ``betas`` default (0.9, 0.999); ``momentum`` (sgd) defaults to 0.9; ``nesterov``
+    (sgd: Nesterov momentum, which needs momentum > 0) defaults to False."""
 
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     momentum: float = 0.9
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        look_up_option(self.name, OPTIMIZERS, "optimizer")
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ConfigError(f"optimizer.nesterov needs name sgd with momentum > 0, got name {self.name!r} and momentum {self.momentum}.")
 
 
 @dataclass(frozen=True)
 class SchedulerSettings:
     """Learning-rate schedule: ``none``; ``plateau`` (factor, patience, min_lr on the monitored metric);
-    ``step`` (step_size epochs, gamma); ``exponential`` (gamma per epoch); ``poly`` (power over the epochs)."""
+    ``step`` (step_size epochs, gamma); ``exponential`` (``lr · gamma^(epoch / period)``: the rate falls
+    by ``gamma`` every ``period`` epochs, smoothly; ``period`` defaults to 1, None = the whole run, so the
+    last epoch trains at about ``gamma · lr``); ``poly`` (power over the epochs)."""
 
     name: str = "none"
     factor: float = 0.1
@@ -47,6 +62,10 @@ class SchedulerSettings:
     step_size: int = 30
     gamma: float = 0.1
     power: float = 0.9
+    period: int | None = 1
+
+    def __post_init__(self) -> None:
+        look_up_option(self.name, SCHEDULERS, "scheduler")
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,12 @@ class TrainSettings:
         input_range: intensity normalisation: unit ([0, 1]), symmetric ([-1, 1], paper 002) or zscore
             (per channel over non-zero voxels, paper 004). Defaults to "unit".
         val_interval: epochs between validations. Defaults to 1.
+        max_minutes: stop after the first epoch that ends this many minutes after training started (or
+            resumed); None trains all ``epochs``. With a limit, how many epochs run depends on the machine's
+            speed. Defaults to None.
+        targets: what a 3D network predicts (:data:`kdseg.engine.patches.TARGETS`): ``regions``, one
+            sigmoid channel per nested BraTS region (paper 004), or ``labels``, softmax over background
+            and the data set's labels (paper 003). 2D networks predict one sigmoid channel. Defaults to "regions".
     """
 
     epochs: int = 1
@@ -88,6 +113,8 @@ class TrainSettings:
     num_workers: int = 2
     input_range: str = "unit"
     val_interval: int = 1
+    max_minutes: float | None = None
+    targets: str = "regions"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "train") -> TrainSettings:

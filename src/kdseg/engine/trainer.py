@@ -39,9 +39,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from kdseg.data.manifest import read_manifest, read_split, select_subset
+from kdseg.data.volumes import LABEL_CONVENTIONS, REGIONS
 from kdseg.engine.checkpoint import load_model, save_model, save_state
 from kdseg.engine.data import AugmentedSet, ResizedImageSet, VolumeSet, is_volumetric
-from kdseg.engine.inference import predict_logits
+from kdseg.engine.inference import output_probabilities, predict_logits, predicted_regions
+from kdseg.engine.patches import PatchSet
 from kdseg.engine.settings import TrainSettings
 from kdseg.losses import create_loss
 from kdseg.metrics.binary import image_metrics
@@ -85,6 +87,17 @@ class _SeededPermutation(Sampler[int]):
         return iter(torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed)).tolist())
 
 
+class _ExponentialDecay:
+    """``gamma^(epoch / period)``: the learning-rate factor of the ``exponential`` schedule (a class, not a
+    lambda, so that the scheduler's state can be saved)."""
+
+    def __init__(self, gamma: float, period: int) -> None:
+        self.gamma, self.period = gamma, period
+
+    def __call__(self, epoch: int) -> float:
+        return self.gamma ** (epoch / self.period)
+
+
 def _seed_worker(worker_id: int) -> None:
     # each worker's NumPy/random streams follow the loader's seeded torch generator
     seed = torch.initial_seed() % 2**32
@@ -98,9 +111,11 @@ class Trainer:
         settings: the model's resolved settings (:func:`kdseg.config.model_settings`): ``arch``,
             ``arch_kwargs``, ``loss``, ``train``, ``seed``, ``experiment``, ``model``, ``distill``...
         manifest: manifest CSV of the data set.
-        split: split CSV; ``train`` samples come from ``augmented`` (or the manifest), ``val`` ones validate.
+        split: split CSV; ``train`` samples come from ``augmented`` (2D) or are drawn as patches of the
+            ``train`` cases (3D, :class:`kdseg.engine.patches.PatchSet` with the settings' ``augment``), ``val``
+            ones validate.
         out_dir: folder of the outputs and of the resume state.
-        augmented: the experiment's augmented training set (``kdseg-augment``). Defaults to None.
+        augmented: the experiment's augmented training set (``kdseg-augment``; 2D only). Defaults to None.
         init: weights to start from: a kdseg checkpoint or a raw state dict (e.g. the published brain-MRI
             U-Net); tensors are copied where names and shapes match. Defaults to None.
         teachers: teacher checkpoints (distillation variants). Defaults to none.
@@ -147,15 +162,36 @@ class Trainer:
         self.best_epoch = -1
         self.bad_epochs = 0
         self.stopped_early = False
+        self.stopped_at_time_limit = False
 
     # ------------------------------------------------------------------------------------ hooks
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
-        """Training set (the augmented set) and validation set (the split's ``val`` cases)."""
+        """Training set (the augmented set; 3D: patches drawn on the fly) and validation set (the split's ``val`` cases)."""
+        if self.volumetric:
+            train = self.build_patch_set(select_subset(self.manifest, self.split, "train"))
+            self.patch_size = train.size
+            return train, self.build_validation_set(train.size)
         if self.augmented is None:
             raise ConfigError(f"{self.where}: {type(self).__name__} trains on the experiment's augmented set; pass --augmented.")
         train = AugmentedSet(self.augmented, self.train_settings.input_range)
         self.patch_size = train.size
         return train, self.build_validation_set(train.size)
+
+    def build_patch_set(self, rows: pd.DataFrame, label_column: str = "mask") -> PatchSet:
+        """3D training patches of ``rows``, drawn afresh every epoch with the experiment's ``augment`` settings."""
+        if rows.empty:
+            raise DataError(f"{self.where}: the split {self.split_path} has no cases to train on.")
+        augment = self.settings.get("augment") or {}
+        return PatchSet(
+            rows,
+            self.settings["size"],
+            self.seed,
+            recipe=augment.get("recipe"),
+            foreground=augment.get("foreground", 1 / 3),
+            patches_per_case=augment.get("patches_per_case", 1),
+            targets=self.train_settings.targets,
+            label_column=label_column,
+        )
 
     def build_validation_set(self, size: Sequence[int]) -> Dataset | None:
         """The split's ``val`` cases, at the training size (2D) or whole (3D); None if there are none."""
@@ -166,10 +202,17 @@ class Trainer:
         return VolumeSet(rows) if self.volumetric else ResizedImageSet(rows, size, self.train_settings.input_range)
 
     def network_channels(self) -> tuple[int, int]:
-        """(input channels, output channels): RGB → 1 polyp channel; C modalities → WT, TC, ET."""
+        """(input channels, output channels): RGB → 1 polyp channel; C modalities → WT, TC, ET
+        (``targets: regions``) or background + each label of the data set (``targets: labels``)."""
         if self.volumetric:
-            return len(self.manifest.iloc[0]["modalities"].split(",")), 3
+            outputs = len(REGIONS) if self.train_settings.targets == "regions" else len(LABEL_CONVENTIONS[self.label_convention]["labels"])
+            return len(self.manifest.iloc[0]["modalities"].split(",")), outputs
         return 3, 1
+
+    @property
+    def label_convention(self) -> str:
+        """The 3D data set's label convention (:data:`kdseg.data.volumes.LABEL_CONVENTIONS`)."""
+        return self.manifest.iloc[0]["label_convention"]
 
     def build_network(self) -> SegmentationModel:
         """The architecture named in the settings, with the data's channel counts."""
@@ -185,7 +228,14 @@ class Trainer:
     def build_loss(self) -> nn.Module:
         """The loss named in the settings (``loss: {name: ..., <kwargs>}``)."""
         spec = dict(self.settings.get("loss") or {"name": "dice"})
-        return create_loss(spec.pop("name"), **spec)
+        loss = create_loss(spec.pop("name"), **spec)
+        softmax = getattr(loss, "activation", "sigmoid") == "softmax"
+        if softmax != (self.volumetric and self.train_settings.targets == "labels"):
+            raise ConfigError(
+                f"{self.where}.loss: {type(loss).__name__} applies {'softmax' if softmax else 'sigmoid'} but the network predicts "
+                f"{'softmax labels' if not softmax else 'sigmoid outputs'}; use softmax_dice_ce with train.targets: labels (3D only), a sigmoid loss otherwise."
+            )
+        return loss
 
     def configure_optimizers(self, parameters: Any = None) -> tuple[torch.optim.Optimizer, Any]:
         """Optimiser and learning-rate scheduler from the ``train`` settings."""
@@ -198,7 +248,7 @@ class Trainer:
         elif opt.name == "adamw":
             optimizer = torch.optim.AdamW(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
         else:
-            optimizer = torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=True)
+            optimizer = torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov)
         return optimizer, self._build_scheduler(optimizer)
 
     def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
@@ -209,7 +259,8 @@ class Trainer:
         if sched.name == "step":
             return torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched.step_size, gamma=sched.gamma)
         if sched.name == "exponential":
-            return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=sched.gamma)
+            period = epochs if sched.period is None else sched.period
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, _ExponentialDecay(sched.gamma, period))
         if sched.name == "poly":
             return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=epochs, power=sched.power)
         return None
@@ -239,7 +290,12 @@ class Trainer:
             image, target = self.to_device(batch)
             with self.autocast():
                 logits = predict_logits(self.network, image, self.patch_size if self.volumetric else None)
-            pred = (torch.sigmoid(logits.float()) > 0.5).cpu().numpy()
+            if self.volumetric:
+                # scored as evaluation scores them: the label map the network's output is written as, in regions
+                probs = output_probabilities(logits.float(), self.train_settings.targets).cpu().numpy()
+                pred = np.stack([predicted_regions(p, self.train_settings.targets, self.label_convention) for p in probs])
+            else:
+                pred = (torch.sigmoid(logits.float()) > 0.5).cpu().numpy()
             truth = target.cpu().numpy() > 0.5
             for p, t in zip(pred, truth):
                 scores.append(np.mean([image_metrics(p[c], t[c])["dsc"] for c in range(p.shape[0])]))
@@ -266,7 +322,8 @@ class Trainer:
         }
         if self.volumetric:
             meta["modalities"] = self.manifest.iloc[0]["modalities"]
-            meta["label_convention"] = self.manifest.iloc[0]["label_convention"]
+            meta["label_convention"] = self.label_convention
+            meta["targets"] = self.train_settings.targets
         return meta
 
     def load_teachers(self) -> list[SegmentationModel]:
@@ -354,6 +411,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early,
+            "stopped_at_time_limit": self.stopped_at_time_limit,
             "history": self.history,
             "extra": self.extra_state(),
         }
@@ -481,8 +539,13 @@ class Trainer:
         start = self.maybe_resume()
         settings = self.train_settings
         log.info("%s: %s (%d parameters) on %s, %d training samples, epochs %d..%d", type(self).__name__, self.settings["arch"], sum(p.numel() for p in self.network.parameters()), self.device, len(self.train_set), start + 1, settings.epochs)
+        training_began = time.perf_counter()
         for epoch in range(start, settings.epochs):
             if self.stopped_early:
+                break
+            if settings.max_minutes is not None and time.perf_counter() - training_began >= 60 * settings.max_minutes:
+                self.stopped_at_time_limit = True
+                log.info("time limit: %g min reached after epoch %d; stopping (train.max_minutes)", settings.max_minutes, epoch)
                 break
             self.epoch = epoch
             torch.manual_seed(derive_seed(self.seed, "epoch", epoch))
@@ -522,6 +585,7 @@ class Trainer:
             "parameters": int(sum(p.numel() for p in self.network.parameters())),
             "epochs_run": len(self.history),
             "stopped_early": self.stopped_early,
+            "stopped_at_time_limit": self.stopped_at_time_limit,
             "monitor": self.train_settings.monitor,
             "best_epoch": self.best_epoch + 1 if self.best_epoch >= 0 else None,
             "best_metric": self.best_metric if self.best_epoch >= 0 else None,

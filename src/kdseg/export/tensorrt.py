@@ -7,7 +7,8 @@ atomically. :class:`TensorRTRunner` deserializes an engine and runs it on CUDA t
 
 TensorRT is imported only when needed: its wheels come from NVIDIA's package index and run only on a CUDA
 GPU, so a machine without them gets a :class:`TensorRTUnavailableError` that says how to install them, and
-:func:`check_engine_requirements` lets the workflow refuse such a run before any job starts.
+:func:`check_engine_requirements` lets the workflow refuse a local run before any job starts (a cluster run
+is checked by the engine job, on its node).
 
 Example:
     >>> build_engine("model.onnx", "fp16", (256, 256), max_batch=8, out="model.fp16.engine")
@@ -70,8 +71,9 @@ def _missing_requirements(check_tensorrt: bool = True) -> str | None:
 def check_engine_requirements(engines: Sequence[str], *, check_tensorrt: bool = True) -> str | None:
     """Why the TensorRT engines asked for cannot be built here, or None when they can (or none are asked for).
 
-    The workflow calls this at start-up with the union of ``export.engines`` of the enabled experiments, so
-    a run that needs an engine stops before any job runs.
+    The workflow calls this while it builds its graph, with the union of ``export.engines`` of the enabled
+    experiments, wherever the engine jobs run in this process: a local run that needs an engine stops before
+    any job runs, and an engine job on a cluster node stops at its start.
 
     Args:
         engines: precisions asked for (``fp32``, ``fp16``); empty means nothing to check.

@@ -1,4 +1,4 @@
-"""Losses on logits for 2D/3D, single- and multi-channel sigmoid segmentation, and for distillation.
+"""Losses on logits for 2D/3D sigmoid (single- and multi-channel) and softmax segmentation, and for distillation.
 
 Supervised losses are created by name from a config's ``loss:`` block (:func:`create_loss`, names in
 :data:`LOSSES`); distillation losses are built by the distillation trainers.
@@ -9,7 +9,13 @@ Example:
 
 from __future__ import annotations
 
-from kdseg.losses.distill import DiceDistillationLoss, LSGANLoss, SelfDistillationKLLoss, discriminator_accuracy
+from kdseg.losses.distill import (
+    DiceDistillationLoss,
+    DualSelfDistillationLoss,
+    LSGANLoss,
+    SelfDistillationKLLoss,
+    discriminator_accuracy,
+)
 from kdseg.losses.segmentation import (
     LOSSES,
     BCEDiceLoss,
@@ -17,6 +23,7 @@ from kdseg.losses.segmentation import (
     DiceTverskyLoss,
     LossReduction,
     SoftDiceLoss,
+    SoftmaxDiceCELoss,
     TverskyLoss,
     create_loss,
 )
@@ -27,10 +34,12 @@ __all__ = [
     "DiceCELoss",
     "DiceDistillationLoss",
     "DiceTverskyLoss",
+    "DualSelfDistillationLoss",
     "LSGANLoss",
     "LossReduction",
     "SelfDistillationKLLoss",
     "SoftDiceLoss",
+    "SoftmaxDiceCELoss",
     "TverskyLoss",
     "create_loss",
     "discriminator_accuracy",

@@ -27,6 +27,7 @@ from kdseg.utils.options import look_up_option
 
 __all__ = [
     "DiceDistillationLoss",
+    "DualSelfDistillationLoss",
     "LSGANLoss",
     "SelfDistillationKLLoss",
     "discriminator_accuracy",
@@ -145,6 +146,68 @@ class SelfDistillationKLLoss(_Loss):
             kl_negative = (1.0 - p_teacher) * (F.logsigmoid(-teacher) - F.logsigmoid(-student))
             kl = (kl_positive + kl_negative).sum(dim=1)
         return _reduce(self.weight * self.temperature**2 * kl, self.reduction)
+
+
+class DualSelfDistillationLoss(_Loss):
+    """The dual self-distillation loss of paper 003 (eq. 4) on a U-shaped network's training outputs.
+
+    Banerjee et al., "Dual Self-Distillation of U-shaped Networks for 3D Medical Image Segmentation",
+    ISBI 2024: ``L = L_seg(Y) + η · Σ_i L_seg(D_i) + α1 · Σ_{i<Z} KL(E_i, E_Z) + α2 · Σ_{i>1} KL(D_i, D_1)``,
+    each KL a :class:`SelfDistillationKLLoss` at temperature τ (scaled by τ², teacher detached). The
+    decoder teacher ``D_1`` is ``decoder_outputs[0]`` (nearest full resolution), the encoder teacher
+    ``E_Z`` is ``encoder_outputs[-1]`` (deepest). The paper: η = α1 = α2 = 1, τ = 3; Basic, DS, SDD,
+    SDE of its ablation set some of them to 0.
+
+    Layout: every tensor (B, K, H, W[, D]); the bottleneck outputs are already upsampled to full size.
+
+    Args:
+        segmentation: ``L_seg`` (paper 003: Dice + CE, :class:`~kdseg.losses.SoftmaxDiceCELoss`).
+        eta: η, weight of deep supervision, >= 0. Defaults to 1.0.
+        alpha_encoder: α1, weight of encoder self-distillation, >= 0. Defaults to 1.0.
+        alpha_decoder: α2, weight of decoder self-distillation, >= 0. Defaults to 1.0.
+        temperature: τ, > 0. Defaults to 3.0.
+        activation: ``"softmax"`` (paper 003's classes) or ``"sigmoid"`` (BraTS regions, Bernoulli KL per
+            channel). Defaults to ``"softmax"``.
+
+    Example:
+        >>> dsd = DualSelfDistillationLoss(SoftmaxDiceCELoss())
+        >>> dsd.terms(logits, decoder_outputs, encoder_outputs, target)["loss"].backward()
+    """
+
+    def __init__(
+        self,
+        segmentation: _Loss,
+        eta: float = 1.0,
+        alpha_encoder: float = 1.0,
+        alpha_decoder: float = 1.0,
+        temperature: float = 3.0,
+        activation: str = "softmax",
+    ) -> None:
+        for name, value in (("eta", eta), ("alpha_encoder", alpha_encoder), ("alpha_decoder", alpha_decoder)):
+            _check_non_negative(name, value)
+        super().__init__()
+        self.segmentation = segmentation
+        self.eta = eta
+        self.encoder_kl = SelfDistillationKLLoss(temperature=temperature, activation=activation, weight=alpha_encoder)
+        self.decoder_kl = SelfDistillationKLLoss(temperature=temperature, activation=activation, weight=alpha_decoder)
+
+    def terms(
+        self,
+        logits: torch.Tensor,
+        decoder_outputs: list[torch.Tensor],
+        encoder_outputs: list[torch.Tensor],
+        target: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """``main``, ``deep`` (Σ decoder losses, before η), ``kl_dec``, ``kl_enc`` (weighted) and their total ``loss``."""
+        main = self.segmentation(logits, target)
+        zero = main.new_zeros(())
+        deep = sum((self.segmentation(d, target) for d in decoder_outputs), zero) if self.eta else zero
+        kl_dec = sum((self.decoder_kl(d, decoder_outputs[0]) for d in decoder_outputs[1:]), zero) if self.decoder_kl.weight else zero
+        kl_enc = sum((self.encoder_kl(e, encoder_outputs[-1]) for e in encoder_outputs[:-1]), zero) if self.encoder_kl.weight else zero
+        return {"loss": main + self.eta * deep + kl_dec + kl_enc, "main": main, "deep": deep, "kl_dec": kl_dec, "kl_enc": kl_enc}
+
+    def forward(self, logits: torch.Tensor, decoder_outputs: list[torch.Tensor], encoder_outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        return self.terms(logits, decoder_outputs, encoder_outputs, target)["loss"]
 
 
 class LSGANLoss(_Loss):

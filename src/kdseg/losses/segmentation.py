@@ -42,6 +42,7 @@ __all__ = [
     "DiceTverskyLoss",
     "LossReduction",
     "SoftDiceLoss",
+    "SoftmaxDiceCELoss",
     "TverskyLoss",
     "create_loss",
 ]
@@ -350,10 +351,10 @@ class DiceCELoss(BCEDiceLoss):
     """Dice + cross-entropy for multi-label sigmoid outputs, with MONAI ``DiceCELoss`` defaults.
 
     Paper 003 (Banerjee et al., Dual Self-Distillation, ISBI 2024) supervises the main output and every
-    decoder output with ``L_DCE = L_dice + L_CE`` as implemented by MONAI's ``DiceCELoss``; for the
-    three nested BraTS regions the outputs are sigmoids, so CE is the binary cross-entropy per channel.
-    This is :class:`BCEDiceLoss` with MONAI's Dice form: ``Σp + Σg`` denominator and smooth = 1e-5.
-    Deep supervision sums this loss over the outputs (done by the trainer).
+    decoder output with ``L_DCE = L_dice + L_CE`` as implemented by MONAI's ``DiceCELoss``. Its authors
+    train a softmax over the classes (:class:`SoftmaxDiceCELoss`); this is the sigmoid variant for the
+    three nested BraTS regions (``train.targets: regions``), where CE is the binary cross-entropy per
+    channel: :class:`BCEDiceLoss` with MONAI's Dice form, ``Σp + Σg`` denominator and smooth = 1e-5.
 
     Layout: ``logits`` and ``target`` are (B, C, H, W[, D]); target values in [0, 1].
 
@@ -390,6 +391,55 @@ class DiceCELoss(BCEDiceLoss):
         )
 
 
+class SoftmaxDiceCELoss(_Loss):
+    """Dice + cross-entropy over softmax classes, background included (MONAI ``DiceCELoss(softmax=True,
+    to_onehot_y=True)``).
+
+    Paper 003 (Banerjee et al., Dual Self-Distillation, ISBI 2024): "the training was performed including
+    the background and evaluated only on the foreground classes", with ``L_DCE = L_dice + L_CE`` (eq. 1)
+    from MONAI; the authors' code (soumbane/DualSelfDistillation) trains a softmax over background and
+    the three tumour labels. Per image: ``dice_weight · mean_k (1 − Dice_k) + ce_weight · CE`` with
+    ``Dice_k = (2 Σ p_k·g_k + smooth) / (Σ p_k + Σ g_k + smooth)`` (MONAI's smooth_nr = smooth_dr = 1e-5)
+    and ``CE = −mean_voxels Σ_k g_k log p_k``, ``p = softmax(logits)`` over the channel axis.
+
+    Layout: ``logits`` (B, K, H, W[, D]) and a one-hot (or soft, summing to 1 over K) ``target`` of the
+    same shape (:func:`kdseg.engine.patches.training_targets` with ``targets="labels"``).
+
+    Args:
+        ce_weight: weight of the cross-entropy term (MONAI's ``lambda_ce``), >= 0. Defaults to 1.0.
+        dice_weight: weight of the Dice term (MONAI's ``lambda_dice``), >= 0. Defaults to 1.0.
+        smooth: added to each class's Dice numerator and denominator; must be > 0. Defaults to 1e-5.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (returns (B,)). Defaults to ``"mean"``.
+
+    Example:
+        >>> loss = SoftmaxDiceCELoss()
+        >>> loss(torch.randn(1, 4, 16, 16, 16), F.one_hot(torch.randint(0, 4, (1, 16, 16, 16)), 4).movedim(-1, 1).float())
+    """
+
+    #: the network's outputs are read as a softmax over the channels
+    activation = "softmax"
+
+    def __init__(
+        self,
+        ce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+        smooth: float = 1e-5,
+        reduction: LossReduction | str = LossReduction.MEAN,
+    ) -> None:
+        _check_weights(ce_weight=ce_weight, dice_weight=dice_weight)
+        _check_positive("smooth", smooth)
+        super().__init__(reduction=_check_reduction(reduction))
+        self.ce_weight, self.dice_weight, self.smooth = ce_weight, dice_weight, smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _check_logits_and_target(logits, target)
+        logits, target = _full_precision(logits), _full_precision(target)
+        log_probs = F.log_softmax(logits, dim=1)
+        dice = _soft_dice(log_probs.exp(), target, squared_denominator=False, smooth=self.smooth, batch=False)
+        cross_entropy = -(target * log_probs).sum(dim=1).flatten(1).mean(dim=1)
+        return _reduce(self.dice_weight * (1.0 - dice).mean(dim=1) + self.ce_weight * cross_entropy, self.reduction)
+
+
 # config name -> class; the names a `loss: {name: ...}` block may use
 LOSSES: dict[str, type[_Loss]] = {
     "dice": SoftDiceLoss,
@@ -397,6 +447,7 @@ LOSSES: dict[str, type[_Loss]] = {
     "tversky": TverskyLoss,
     "dice_tversky": DiceTverskyLoss,
     "dice_ce": DiceCELoss,
+    "softmax_dice_ce": SoftmaxDiceCELoss,
 }
 
 

@@ -90,8 +90,8 @@ class UNETRSeg(_DSDAdapter):
 
     Args:
         in_channels: input modalities. Defaults to 4.
-        out_channels: output channels (3 regions WT/TC/ET; the DSD reference used 4 softmax classes with
-            background). Defaults to 3.
+        out_channels: output channels: 3 sigmoid regions WT/TC/ET, or background + the labels as a softmax
+            (``train.targets: labels``, as the DSD reference trains: 4 classes on MSD BraTS). Defaults to 3.
         img_size: input size, multiples of 16. Defaults to (96, 96, 96).
         feature_size: channels of the top convolutional level. Defaults to 16.
         hidden_size: ViT embedding size. Defaults to 768.
@@ -204,7 +204,8 @@ class DynUNetSeg(_DSDAdapter):
 
     Args:
         in_channels: input modalities. Defaults to 4.
-        out_channels: output channels (3 regions WT/TC/ET). Defaults to 3.
+        out_channels: output channels: 3 sigmoid regions WT/TC/ET, or background + the labels as a softmax
+            (``train.targets: labels``). Defaults to 3.
         filters: channels per level, top first; at least 3 levels; inputs must be divisible by
             ``2**(len(filters) - 1)``. Defaults to (32, 64, 128, 256, 320) (nnU-Net; the DSD reference used
             (16, 32, 64, 128, 256) on MSD BraTS).

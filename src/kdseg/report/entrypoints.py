@@ -19,6 +19,11 @@ def _named_path(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def _by_model(pairs: Sequence[tuple[str, Path]], dataset: str) -> dict[str, Path]:
+    """MODEL -> PATH of the ``DATASET:MODEL=PATH`` pairs of one data set."""
+    return {key.partition(":")[2]: path for key, path in pairs if key.partition(":")[0] == dataset}
+
+
 def tables_entry(argv: Sequence[str] | None = None) -> None:
     """``kdseg-tables``: a paper's tables rebuilt from our metrics and benchmarks, the paper's numbers beside ours."""
     from kdseg.report.tables import REPORTED_PATH, build_paper_tables
@@ -30,7 +35,9 @@ def tables_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-csv", required=True, type=Path, help="[REQUIRED] long table: one row per printed number with ours, the paper's, the difference and a status.")
     parser.add_argument("--reported", type=Path, default=REPORTED_PATH, help=f"[OPTIONAL] the papers' numbers. Default: {REPORTED_PATH}.")
     parser.add_argument("--metrics", action="append", type=Path, default=[], help="[OPTIONAL] a metrics JSON of kdseg-evaluate; repeat for each model.")
+    parser.add_argument("--external", action="append", type=Path, default=[], help="[OPTIONAL] a metrics JSON of kdseg-evaluate on an external test set (--dataset, no split); repeat for each model and data set.")
     parser.add_argument("--bench", action="append", type=Path, default=[], help="[OPTIONAL] a benchmark JSON of kdseg-bench-fps; repeat for each model.")
+    parser.add_argument("--gpu-bench", action="append", type=Path, default=[], help="[OPTIONAL] a benchmark JSON measured on a GPU (reports/h200/); its FPS replace --bench's for the same model, other experiments' are left out. Repeatable.")
     parser.add_argument("--out-md", type=Path, help="[OPTIONAL] the tables as Markdown (ours, paper, difference side by side).")
     parser.add_argument("--out-tex", type=Path, help="[OPTIONAL] the tables as LaTeX (booktabs).")
     parser.add_argument("--out-html", type=Path, help="[OPTIONAL] the tables as an HTML page.")
@@ -39,7 +46,7 @@ def tables_entry(argv: Sequence[str] | None = None) -> None:
     run_entry(
         parser,
         lambda a: build_paper_tables(
-            a.experiment, a.paper, a.reported, a.metrics, a.bench, preset=a.preset,
+            a.experiment, a.paper, a.reported, a.metrics, a.bench, external=a.external, gpu_bench=a.gpu_bench, preset=a.preset,
             out_csv=a.out_csv, out_md=a.out_md, out_tex=a.out_tex, out_html=a.out_html, notes=a.note,
         ),
         argv,
@@ -67,6 +74,9 @@ def figures_entry(argv: Sequence[str] | None = None) -> None:
     qualitative.add_argument("--per-case", action="append", type=_named_path, required=True, help="[REQUIRED] MODEL=CSV of kdseg-evaluate's per-case metrics; repeat for each model.")
     qualitative.add_argument("--rank-by", help="[OPTIONAL] model whose scores pick the cases. Default: the last --prediction.")
     qualitative.add_argument("--cases", type=int, default=3, help="[OPTIONAL] number of cases shown. Default: 3.")
+    qualitative.add_argument("--external", action="append", type=_named_path, default=[], help="[OPTIONAL] DATASET=MANIFEST of an external test set: one more panel row (its median case); repeat per data set.")
+    qualitative.add_argument("--external-prediction", action="append", type=_named_path, default=[], help="[OPTIONAL] DATASET:MODEL=FOLDER of kdseg-evaluate's predictions on an external test set; one per data set and model.")
+    qualitative.add_argument("--external-per-case", action="append", type=_named_path, default=[], help="[OPTIONAL] DATASET:MODEL=CSV of kdseg-evaluate's per-case metrics on an external test set; one per data set and model.")
 
     curves = add_kind("curves", "Training loss, validation metric and learning rate of every model.")
     curves.add_argument("--history", action="append", type=_named_path, required=True, help="[REQUIRED] MODEL=history.csv of kdseg-train; repeat for each model.")
@@ -84,7 +94,10 @@ def figures_entry(argv: Sequence[str] | None = None) -> None:
 
         reported = pd.read_csv(a.table, dtype={"paper": str}) if getattr(a, "table", None) else None
         if a.kind == "qualitative":
-            figures.qualitative_overlays(a.manifest, dict(a.prediction), dict(a.per_case), a.out, title=a.title, rank_by=a.rank_by, count=a.cases)
+            external = {
+                dataset: figures.ExternalSet(manifest, _by_model(a.external_prediction, dataset), _by_model(a.external_per_case, dataset)) for dataset, manifest in a.external
+            }
+            figures.qualitative_overlays(a.manifest, dict(a.prediction), dict(a.per_case), a.out, title=a.title, rank_by=a.rank_by, count=a.cases, external=external)
         elif a.kind == "curves":
             figures.experiment_curves(dict(a.history), a.out, title=a.title)
         elif a.kind == "metrics":

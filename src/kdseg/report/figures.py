@@ -5,7 +5,8 @@ Per experiment (``kdseg-figures``):
 - :func:`qualitative_overlays` — for the best, median and worst case of the experiment's final model:
   the image, the ground truth and every model's prediction, drawn as outlines on the image (ground
   truth green, prediction red, as Fig. 3 of Khadka, MediaEval 2020, paper 002; the layout of Fig. 2 of
-  Kang & Gwak, paper 000). 3D cases show the axial slice with the most tumour, region outlines WT/TC/ET.
+  Kang & Gwak, paper 000), then one row per external test set (its median case). 3D cases show the axial
+  slice with the most tumour, region outlines WT/TC/ET.
 - :func:`experiment_curves` — every model's training loss, validation metric and learning rate.
 - :func:`metric_bars` — the main metrics of every model side by side (teachers and students), the
   papers' numbers as markers.
@@ -24,6 +25,7 @@ import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from kdseg.utils.errors import DataError  # noqa: E402
 from kdseg.utils.io import write_bytes  # noqa: E402
 
 __all__ = [
+    "ExternalSet",
     "MAIN_METRICS_2D",
     "MAIN_METRICS_3D",
     "axial_slice_with_most_tumour",
@@ -161,6 +164,35 @@ def _load_3d(row: pd.Series, predictions: Mapping[str, Path]) -> tuple[np.ndarra
     return np.clip((image - low) / max(high - low, 1e-6), 0, 1), on_slice(truth), preds
 
 
+@dataclass(frozen=True)
+class ExternalSet:
+    """An external test set's evaluation for the qualitative figure: its manifest, and each model's
+    prediction folder and per-case metrics CSV (``kdseg-evaluate`` without a split)."""
+
+    manifest: str | Path
+    predictions: Mapping[str, str | Path]
+    per_case: Mapping[str, str | Path]
+
+
+def _check_model_files(models: Sequence[str], predictions: Mapping[str, str | Path], per_case: Mapping[str, str | Path], where: str) -> None:
+    missing = [m for m in models if m not in per_case]
+    if missing:
+        raise DataError(f"no per-case metrics for {', '.join(missing)}{where}; give each model's <model>.per_case.csv.")
+    absent = [f"{m} ({predictions.get(m)})" for m in models if m not in predictions or not Path(predictions[m]).is_dir()]
+    if absent:
+        raise DataError(f"no prediction folder for {', '.join(absent)}{where}; run kdseg-evaluate for those models first.")
+
+
+def _manifest_rows(manifest: str | Path, cases: Sequence[str]) -> pd.DataFrame:
+    from kdseg.data.manifest import read_manifest
+
+    rows = read_manifest(manifest).assign(id=lambda m: m["id"].astype(str)).set_index("id", drop=False)
+    unknown = [case for case in cases if case not in rows.index]
+    if unknown:
+        raise DataError(f"cases {', '.join(unknown)} of the per-case table are not in {manifest}; pass the manifest of the data set the models were scored on.")
+    return rows
+
+
 def qualitative_overlays(
     manifest: str | Path,
     predictions: Mapping[str, str | Path],
@@ -170,8 +202,10 @@ def qualitative_overlays(
     title: str,
     rank_by: str | None = None,
     count: int = 3,
+    external: Mapping[str, ExternalSet] | None = None,
 ) -> list[str]:
-    """Image, ground truth and each model's prediction for the best, median and worst case.
+    """Image, ground truth and each model's prediction for the best, median and worst case, then one
+    row per external test set (its median case).
 
     Args:
         manifest: manifest CSV of the data set (image and mask paths).
@@ -181,44 +215,45 @@ def qualitative_overlays(
         out: PNG to write.
         title: the figure's title.
         rank_by: the model whose scores pick the cases. Defaults to the last of ``predictions``.
-        count: cases shown. Defaults to 3.
+        count: cases of the own data set shown. Defaults to 3.
+        external: data set name -> its :class:`ExternalSet`, one panel row each, in the order given
+            (2D only). Defaults to None.
 
     Returns:
-        The ids of the cases shown, best first.
+        The ids of the cases shown, best first, then the external sets' cases.
 
     Raises:
         DataError: when a model has no prediction folder or no per-case table, or a case is not in the manifest.
     """
-    from kdseg.data.manifest import read_manifest
-
     models = list(predictions)
     if not models:
         raise DataError("no model predictions given; there is nothing to show.")
-    missing = [m for m in models if m not in per_case]
-    if missing:
-        raise DataError(f"no per-case metrics for {', '.join(missing)}; give each model's <model>.per_case.csv.")
-    absent = [f"{m} ({predictions[m]})" for m in models if not Path(predictions[m]).is_dir()]
-    if absent:
-        raise DataError(f"no prediction folder for {', '.join(absent)}; run kdseg-evaluate for those models first.")
+    _check_model_files(models, predictions, per_case, "")
     rank_by = rank_by or models[-1]
     scores = {model: case_scores(pd.read_csv(per_case[model], dtype={"id": str})) for model in models}
     chosen = pick_cases(scores[rank_by], count)
-    rows = read_manifest(manifest).assign(id=lambda m: m["id"].astype(str)).set_index("id", drop=False)
-    unknown = [case for _, case in chosen if case not in rows.index]
-    if unknown:
-        raise DataError(f"cases {', '.join(unknown)} of the per-case table are not in {manifest}; pass the manifest of the experiment's data set.")
+    rows = _manifest_rows(manifest, [case for _, case in chosen])
     volumetric = "modalities" in rows.columns
+    # (row label, manifest row, prediction folders, scores) of each panel row
+    panel_rows = [(f"{label} ({rank_by})", rows.loc[case], {m: Path(predictions[m]) for m in models}, scores) for label, case in chosen]
+    for dataset, tested in (external or {}).items():
+        _check_model_files(models, tested.predictions, tested.per_case, f" on {dataset}")
+        external_scores = {model: case_scores(pd.read_csv(tested.per_case[model], dtype={"id": str})) for model in models}
+        picks = dict(pick_cases(external_scores[rank_by], 3))
+        case = picks.get("median", next(iter(picks.values())))
+        panel_rows.append((f"{dataset}: median ({rank_by})", _manifest_rows(tested.manifest, [case]).loc[case], {m: Path(tested.predictions[m]) for m in models}, external_scores))
     score_name = "mean Dice" if volumetric else "DSC"
     # 3D: one colour per region everywhere; 2D: ground truth green, prediction red, both on each prediction
     truth_colours = REGION_COLOURS if volumetric else {"": GROUND_TRUTH_COLOUR}
     prediction_colours = REGION_COLOURS if volumetric else {"": PREDICTION_COLOUR}
     columns = 2 + len(models)
-    fig, axes = plt.subplots(len(chosen), columns, figsize=(2.6 * columns, 2.7 * len(chosen) + 0.8), squeeze=False, layout="constrained")
-    for row_axes, (label, case) in zip(axes, chosen):
-        image, truth, preds = (_load_3d if volumetric else _load_2d)(rows.loc[case], {m: Path(predictions[m]) for m in models})
+    fig, axes = plt.subplots(len(panel_rows), columns, figsize=(2.6 * columns, 2.7 * len(panel_rows) + 0.8), squeeze=False, layout="constrained")
+    for row_axes, (label, row, folders, row_scores) in zip(axes, panel_rows):
+        case = str(row["id"])
+        image, truth, preds = (_load_3d if volumetric else _load_2d)(row, folders)
         panels = [("image", []), ("ground truth", [(truth, truth_colours)])]
         context = [] if volumetric else [(truth, truth_colours)]
-        panels += [(f"{m}\n{score_name} {scores[m].get(case, math.nan):.3f}", [*context, (preds[m], prediction_colours)]) for m in models]
+        panels += [(f"{m}\n{score_name} {row_scores[m].get(case, math.nan):.3f}", [*context, (preds[m], prediction_colours)]) for m in models]
         for ax, (panel_title, layers) in zip(row_axes, panels):
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
             for masks, colours in layers:
@@ -226,15 +261,16 @@ def qualitative_overlays(
                     _outline(ax, mask, colours[key])
             ax.set_title(panel_title, fontsize=9)
             ax.set(xticks=[], yticks=[])
-        row_axes[0].set_ylabel(f"{label} ({rank_by})\n{textwrap.shorten(case, 28)}", fontsize=8)
+        row_axes[0].set_ylabel(f"{label}\n{textwrap.shorten(case, 28)}", fontsize=8)
     if volumetric:
         handles = [Line2D([], [], color=colour, label=region) for region, colour in REGION_COLOURS.items()]
     else:
         handles = [Line2D([], [], color=GROUND_TRUTH_COLOUR, label="ground truth outline"), Line2D([], [], color=PREDICTION_COLOUR, label="prediction outline")]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
-    fig.suptitle(f"{title}: best, median and worst case by {rank_by} {score_name}")
+    tail = f"; median case of {', '.join(external)}" if external else ""
+    fig.suptitle(f"{title}: best, median and worst case by {rank_by} {score_name}{tail}")
     save_figure(fig, out)
-    return [case for _, case in chosen]
+    return [str(row["id"]) for _, row, _, _ in panel_rows]
 
 
 # ----------------------------------------------------------------------------------------- curves
@@ -283,10 +319,12 @@ _MARKERS = ("D", "^", "s", "v", "P", "X")
 
 
 def _paper_markers(reported: pd.DataFrame | None, models: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """The papers' numbers for these models and metrics (long table of kdseg-tables), labelled by table."""
+    """The papers' numbers for these models and metrics (long table of kdseg-tables), labelled by table;
+    numbers measured on an external test set are left out (the bars are the evaluation subset's)."""
     if reported is None or reported.empty:
         return pd.DataFrame(columns=["model", "metric", "paper_value", "label"])
-    rows = reported[reported["model"].isin(models) & reported["metric"].isin(metrics)]
+    own = (reported["dataset"].isna() | reported["dataset"].eq("")) if "dataset" in reported.columns else True
+    rows = reported[reported["model"].isin(models) & reported["metric"].isin(metrics) & own]
     return rows.assign(label="paper " + rows["paper"].astype(str).str.zfill(3) + ", " + rows["table"])[["model", "metric", "paper_value", "label"]]
 
 

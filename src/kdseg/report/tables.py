@@ -6,9 +6,12 @@ the model and metric of ours it stands against. :func:`compare_with_paper` joins
 JSONs of ``kdseg-evaluate`` and the benchmark JSONs of ``kdseg-bench-fps`` into a long table, one row
 per printed number: the paper's value converted to our units (Dice and IoU as fractions, times in ms),
 ours, the difference ours − paper, and a status that says why ours is missing where it is (a model not
-run in this preset, a row no model of ours stands for, an undefined metric). :func:`build_paper_tables`
-writes that table as CSV, and each paper table in wide form (ours, the paper's and the difference side
-by side) as Markdown, LaTeX and HTML.
+run in this preset, a row no model of ours stands for, an undefined metric). A printed number measured on
+an external test set (paper 001's Kvasir-SEG rows) names that ``dataset``, and ours comes from the
+model's external evaluation on it. :func:`build_paper_tables` writes that table as CSV, and each paper
+table in wide form (ours, the paper's and the difference side by side) as Markdown, LaTeX and HTML,
+followed, for a 2D experiment, by its generalisation table (:func:`generalisation_table`: every model's
+DSC and IoU on its own evaluation subset and on each external test set).
 
 Example:
     >>> frame = build_paper_tables(
@@ -43,8 +46,11 @@ __all__ = [
     "compare_with_paper",
     "fastest_runtime",
     "format_value",
+    "generalisation_table",
     "latex_tables",
     "load_benchmarks",
+    "load_external_metrics",
+    "load_gpu_benchmarks",
     "load_metrics",
     "load_reported",
     "markdown_tables",
@@ -91,8 +97,10 @@ BENCH_METRICS = ("fps", "mean_ms")
 # columns of the long table (one row per printed number)
 COLUMNS = [
     "paper", "file", "table", "caption", "row", "column", "printed", "printed_unit",
-    "experiment", "model", "metric", "unit", "paper_value", "our_value", "difference", "status", "note",
+    "experiment", "model", "metric", "dataset", "unit", "paper_value", "our_value", "difference", "status", "note",
 ]
+# the generalisation table's scores: (metric of the metrics JSON, column label)
+GENERALISATION_METRICS = (("dsc", "DSC"), ("jaccard", "IoU"))
 
 
 def metric_unit(metric: str) -> str:
@@ -155,6 +163,8 @@ def _check_paper(path: str | Path, paper: str, entry: Mapping[str, Any]) -> None
             look_up_option(printed_unit, PRINTED_UNITS, f"unit at {cell_at}")
             if ("model" in cell) != ("metric" in cell):
                 raise ConfigError(f"{cell_at} ({cell['row']} / {cell['column']}) names a model or a metric but not both; give both, or neither and a not_reproduced reason for the row.")
+            if "dataset" in cell and ("model" not in cell or cell.get("metric") in ("parameters", *BENCH_METRICS)):
+                raise ConfigError(f"{cell_at} ({cell['row']} / {cell['column']}) names an external dataset; it needs a model and a score measured on that data set.")
             if "model" not in cell and cell["row"] not in reasons:
                 raise ConfigError(f"{cell_at}: no model of ours stands for row {cell['row']!r}; add it to the table's not_reproduced with the reason.")
             if "metric" in cell and PRINTED_UNITS[printed_unit][0] != metric_unit(cell["metric"]):
@@ -180,7 +190,7 @@ def reported_cells(papers: Mapping[str, Any], paper: str) -> pd.DataFrame:
                 "paper": str(paper), "file": entry["file"], "table": table["name"], "caption": table["caption"],
                 "row": cell["row"], "column": cell["column"], "printed": cell["value"], "printed_unit": printed_unit,
                 "experiment": entry["experiment"], "model": cell.get("model", ""), "metric": cell.get("metric", ""),
-                "unit": unit, "paper_value": round(float(cell["value"]) * factor, 10),
+                "dataset": cell.get("dataset", ""), "unit": unit, "paper_value": round(float(cell["value"]) * factor, 10),
             })
     frame = pd.DataFrame.from_records(records)
     frame["printed"] = pd.Series([r["printed"] for r in records], dtype=object)  # 7774374 stays an int
@@ -197,9 +207,35 @@ def load_metrics(paths: Sequence[str | Path], experiment: str | None = None) -> 
     return _load_by_model(paths, experiment, ("model", "metrics"), "metrics JSON (kdseg-evaluate)")
 
 
+def load_external_metrics(paths: Sequence[str | Path], experiment: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Metrics JSONs of external evaluations (``kdseg-evaluate --dataset``, no split) by (data set, model).
+
+    Raises:
+        DataError: as :func:`load_metrics`, and when a file names no data set.
+    """
+    loaded = {}
+    for path in paths:
+        content = _load_by_model([path], experiment, ("model", "metrics", "dataset"), "metrics JSON (kdseg-evaluate)")
+        (model, result), = content.items()
+        if not result["dataset"]:
+            raise DataError(f"{path} names no data set; write external metrics with kdseg-evaluate --dataset <name>.")
+        loaded[(result["dataset"], model)] = result
+    return loaded
+
+
 def load_benchmarks(paths: Sequence[str | Path], experiment: str | None = None) -> dict[str, dict[str, Any]]:
     """Benchmark JSONs of ``kdseg-bench-fps`` by model name (same checks as :func:`load_metrics`)."""
     return _load_by_model(paths, experiment, ("model", "runtimes"), "benchmark JSON (kdseg-bench-fps)")
+
+
+def load_gpu_benchmarks(paths: Sequence[str | Path], experiment: str) -> dict[str, dict[str, Any]]:
+    """Benchmark JSONs measured on a GPU (``reports/h200/``) by model name, those of ``experiment`` only:
+    the folder holds every experiment's, and one of another experiment is not an error here."""
+    loaded = {}
+    for path in paths:
+        content = _load_by_model([path], None, ("model", "runtimes"), "benchmark JSON (kdseg-bench-fps)")
+        loaded |= {model: bench for model, bench in content.items() if bench.get("experiment") == experiment}
+    return loaded
 
 
 def _load_by_model(paths: Sequence[str | Path], experiment: str | None, keys: Sequence[str], what: str) -> dict[str, dict[str, Any]]:
@@ -227,11 +263,17 @@ def fastest_runtime(bench: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
     return max(measured, key=lambda item: item[1]["model_call"]["fps"])
 
 
-def _our_value(cell: Mapping[str, Any], metrics: Mapping[str, Any], benches: Mapping[str, Any], preset: str) -> tuple[float, str, str]:
+def _our_value(
+    cell: Mapping[str, Any], metrics: Mapping[str, Any], benches: Mapping[str, Any], preset: str, external: Mapping[tuple[str, str], Any]
+) -> tuple[float, str, str]:
     """(value, status, note) of one compared number; value is NaN unless status is ``ok``."""
-    model, metric = cell["model"], cell["metric"]
+    model, metric, dataset = cell["model"], cell["metric"], cell.get("dataset") or ""
     if not model:
         return math.nan, "not reproduced", ""
+    if dataset:
+        if (dataset, model) not in external:
+            return math.nan, f"not tested on {dataset} in preset {preset}", ""
+        metrics = {model: external[(dataset, model)]}
     if metric in BENCH_METRICS:
         if model not in benches:
             return math.nan, f"not benchmarked in preset {preset}", ""
@@ -240,7 +282,8 @@ def _our_value(cell: Mapping[str, Any], metrics: Mapping[str, Any], benches: Map
             return math.nan, "no runtime measured", "every runtime of the benchmark was skipped"
         name, entry = fastest
         env = benches[model]["environment"]
-        return float(entry["model_call"][metric]), "ok", f"{name} on {env['device_name']} ({env['threads']} threads)"
+        where = f"{env['device_name']}, CUDA {env['cuda']}" if str(env.get("device", "")).startswith("cuda") else f"{env['device_name']} ({env['threads']} threads)"
+        return float(entry["model_call"][metric]), "ok", f"{name} on {where}"
     if model not in metrics:
         return math.nan, f"not run in preset {preset}", ""
     result = metrics[model]
@@ -252,9 +295,9 @@ def _our_value(cell: Mapping[str, Any], metrics: Mapping[str, Any], benches: Map
             f"row {cell['row']!r}); it has: {', '.join(sorted(result['metrics']))}."
         )
     value = result["metrics"][metric]
-    note = f"{result['subset']} subset, {result['cases']} cases"
+    note = f"external test set {dataset}, all {result['cases']} cases" if dataset else f"{result['subset']} subset, {result['cases']} cases"
     if value is None or math.isnan(float(value)):
-        return math.nan, "undefined in our run", f"{note}; no case had the region in both prediction and ground truth"
+        return math.nan, "undefined in our run", f"{note}; no case had the region in its prediction or its reference"
     return float(value), "ok", note
 
 
@@ -264,6 +307,7 @@ def compare_with_paper(
     benches: Mapping[str, Mapping[str, Any]],
     preset: str,
     reasons: Mapping[tuple[str, str], str] | None = None,
+    external: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Add ``our_value``, ``difference`` (ours − paper), ``status`` and ``note`` to :func:`reported_cells`.
 
@@ -273,10 +317,12 @@ def compare_with_paper(
         benches: benchmark JSONs by model (:func:`load_benchmarks`).
         preset: the workflow preset, named in the status of models it did not run.
         reasons: (table, row) -> why no model of ours stands for that row. Defaults to None.
+        external: external metrics JSONs by (data set, model) (:func:`load_external_metrics`), for the
+            numbers a paper measured on an external test set. Defaults to None.
     """
     reasons = reasons or {}
     frame = cells.copy()
-    outcomes = [_our_value(cell, metrics, benches, preset) for cell in frame.to_dict("records")]
+    outcomes = [_our_value(cell, metrics, benches, preset, external or {}) for cell in frame.to_dict("records")]
     frame["our_value"] = [value for value, _, _ in outcomes]
     frame["status"] = [status for _, status, _ in outcomes]
     frame["note"] = [
@@ -285,6 +331,41 @@ def compare_with_paper(
     ]
     frame["difference"] = frame["our_value"] - frame["paper_value"]
     return frame[COLUMNS]
+
+
+# ----------------------------------------------------------------------------------------- generalisation
+def generalisation_table(metrics: Mapping[str, Mapping[str, Any]], external: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFrame | None:
+    """Every model's DSC and IoU on its own evaluation subset and on each external test set.
+
+    A row per model (in the order of ``metrics``), a column group per data set (``<data set> (<subset>,
+    <n> cases)``, the own data set first, then the external ones in the order given) with a column per
+    score of :data:`GENERALISATION_METRICS`, as text with 4 decimals; empty where a model was not tested.
+
+    Args:
+        metrics: metrics JSONs of the experiment's own evaluation by model (:func:`load_metrics`).
+        external: external metrics JSONs by (data set, model) (:func:`load_external_metrics`).
+
+    Returns:
+        The table, or None for a 3D experiment (its metrics have no DSC).
+    """
+    results = [*metrics.values(), *external.values()]
+    if not results or any("dsc" not in result["metrics"] for result in results):
+        return None
+    models = list(dict.fromkeys([*metrics, *(model for _, model in external)]))
+    sources: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for model, result in metrics.items():
+        sources.setdefault(f"{result.get('dataset') or 'own data set'} ({result['subset']}, {result['cases']} cases)", {})[model] = result
+    for (dataset, model), result in external.items():
+        sources.setdefault(f"{dataset} (external, {result['cases']} cases)", {})[model] = result
+    table = pd.DataFrame(index=pd.Index(models, name="Model"))
+    for source, by_model in sources.items():
+        for metric, label in GENERALISATION_METRICS:
+            table[(source, label)] = [format_value(float(by_model[m]["metrics"][metric]), "fraction") if m in by_model else "" for m in models]
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+_GENERALISATION_TITLE = "Generalisation: DSC and IoU on the evaluation subset and on each external test set (ours)"
 
 
 # ----------------------------------------------------------------------------------------- wide tables
@@ -383,8 +464,11 @@ def _preamble(frame: pd.DataFrame, preset: str, notes: Sequence[str]) -> list[st
     return [_summary_line(frame, preset), *(f"Preset {preset}: {note}" for note in notes)]
 
 
-def markdown_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
-    """Every table of a paper as GitHub Markdown, with its notes; then the run's own models (``run``, see :func:`run_table`)."""
+def markdown_tables(
+    frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, *, run: pd.DataFrame | None = None, notes: Sequence[str] = (), generalisation: pd.DataFrame | None = None
+) -> str:
+    """Every table of a paper as GitHub Markdown, with its notes; then the run's own models (``run``, see
+    :func:`run_table`) and the generalisation table, where given."""
     lines = [f"# Paper {frame['paper'].iloc[0]}: {paper['title']}", "", f"Experiment `{paper['experiment']}`; source `{paper['file']}`.", ""]
     lines += [line for text in _preamble(frame, preset, notes) for line in (text, "")]
     for table, wide, table_notes in _tables_of(frame, paper):
@@ -395,6 +479,10 @@ def markdown_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, 
     if run is not None and not run.empty:
         lines += [f"## Every model of this run (preset {preset})", "", _md_row(["model", *run.columns]), _md_row(["---"] + ["---:"] * len(run.columns))]
         lines += [_md_row(cells) for cells in _run_cells(run)] + [""]
+    if generalisation is not None:
+        header = ["Model"] + [f"{top} {sub}" for top, sub in generalisation.columns]
+        lines += [f"## {_GENERALISATION_TITLE}", "", _md_row(header), _md_row(["---"] + ["---:"] * (len(header) - 1))]
+        lines += [_md_row([model, *values]) for model, values in zip(generalisation.index, generalisation.to_numpy().tolist())] + [""]
     return "\n".join(lines)
 
 
@@ -410,8 +498,11 @@ def _tex(text: str) -> str:
     return "".join(_LATEX_TEXT.get(ch, _LATEX_SPECIAL.get(ch, ch)) for ch in str(text))
 
 
-def latex_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
-    """Every table of a paper as a LaTeX ``table`` (booktabs), ours/paper/Δ under each paper column."""
+def latex_tables(
+    frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, *, run: pd.DataFrame | None = None, notes: Sequence[str] = (), generalisation: pd.DataFrame | None = None
+) -> str:
+    """Every table of a paper as a LaTeX ``table`` (booktabs), ours/paper/Δ under each paper column, then the
+    run's own models and the generalisation table, where given."""
     out = [f"% Paper {frame['paper'].iloc[0]}: {paper['title']} -- experiment {paper['experiment']}, preset {preset}. Needs \\usepackage{{booktabs}}.", *(f"% Preset {preset}: {note}" for note in notes), ""]
     for table, wide, table_notes in _tables_of(frame, paper):
         groups = list(dict.fromkeys(top for top, sub in wide.columns if sub))
@@ -430,6 +521,16 @@ def latex_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run
         out += [r"\begin{tabular}{l" + "r" * len(run.columns) + "}", r"\toprule", " & ".join(_tex(c) for c in ("model", *run.columns)) + r" \\", r"\midrule"]
         out += [" & ".join(_tex(c) for c in cells) + r" \\" for cells in _run_cells(run)]
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    if generalisation is not None:
+        groups = list(dict.fromkeys(top for top, _ in generalisation.columns))
+        width = len(GENERALISATION_METRICS)
+        out += [r"\begin{table}[ht]", r"\centering", r"\small", f"\\caption{{{_tex(_GENERALISATION_TITLE)}, preset {_tex(preset)}.}}"]
+        out += [r"\begin{tabular}{l" + "r" * width * len(groups) + "}", r"\toprule"]
+        out.append("Model & " + " & ".join(f"\\multicolumn{{{width}}}{{c}}{{{_tex(g)}}}" for g in groups) + r" \\")
+        out.append(" & " + " & ".join(label for _ in groups for _, label in GENERALISATION_METRICS) + r" \\")
+        out.append(r"\midrule")
+        out += [" & ".join(_tex(c) for c in (model, *values)) + r" \\" for model, values in zip(generalisation.index, generalisation.to_numpy().tolist())]
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -440,8 +541,11 @@ _HTML_STYLE = (
 )
 
 
-def html_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> str:
-    """Every table of a paper as one self-contained HTML page (the workflow report embeds it)."""
+def html_tables(
+    frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, *, run: pd.DataFrame | None = None, notes: Sequence[str] = (), generalisation: pd.DataFrame | None = None
+) -> str:
+    """Every table of a paper as one self-contained HTML page (the workflow report embeds it), then the run's
+    own models and the generalisation table, where given."""
     title = f"Paper {frame['paper'].iloc[0]}: {paper['title']}"
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>{_HTML_STYLE}</style></head><body>"]
     parts += [f"<h1>{html.escape(title)}</h1>", f"<p>Experiment <code>{html.escape(paper['experiment'])}</code>; source <code>{html.escape(paper['file'])}</code>.</p>", *(f"<p>{html.escape(text)}</p>" for text in _preamble(frame, preset, notes))]
@@ -452,6 +556,9 @@ def html_tables(frame: pd.DataFrame, paper: Mapping[str, Any], preset: str, run:
     if run is not None and not run.empty:
         parts.append(f"<h2>Every model of this run (preset {html.escape(preset)})</h2>")
         parts.append(pd.DataFrame(_run_cells(run), columns=["model", *run.columns]).to_html(border=0, escape=True, index=False))
+    if generalisation is not None:
+        parts.append(f"<h2>{html.escape(_GENERALISATION_TITLE)}</h2>")
+        parts.append(generalisation.reset_index().to_html(border=0, escape=True, index=False))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -464,6 +571,8 @@ def build_paper_tables(
     metrics: Sequence[str | Path] = (),
     bench: Sequence[str | Path] = (),
     *,
+    external: Sequence[str | Path] = (),
+    gpu_bench: Sequence[str | Path] = (),
     preset: str,
     out_csv: str | Path,
     out_md: str | Path | None = None,
@@ -479,6 +588,12 @@ def build_paper_tables(
         reported: the papers' numbers. Defaults to :data:`REPORTED_PATH`.
         metrics: metrics JSONs of the experiment's evaluated models. Defaults to ().
         bench: benchmark JSONs of its benchmarked models. Defaults to ().
+        external: metrics JSONs of its models on external test sets (``kdseg-evaluate --dataset``, no
+            split). Defaults to ().
+        gpu_bench: benchmark JSONs measured on a GPU (the workflow passes ``reports/h200/*.bench.json``);
+            the papers' frame rates are GPU figures, so where one is of a model of ``experiment``, its
+            FPS and times stand against the paper's instead of those of ``bench``. JSONs of other
+            experiments are left out. Defaults to ().
         preset: the workflow preset, named where a model did not run in it.
         out_csv: the long table, one row per printed number (:data:`COLUMNS`).
         out_md: every table in wide form as Markdown. Defaults to None (not written).
@@ -498,12 +613,14 @@ def build_paper_tables(
     if entry["experiment"] != experiment:
         raise ConfigError(f"{reported} maps paper {paper} to experiment {entry['experiment']!r}, not {experiment!r}; check the experiment's `paper:` key in the workflow config.")
     reasons = {(table["name"], row): reason for table in entry["tables"] for row, reason in table.get("not_reproduced", {}).items()}
-    ours = load_metrics(metrics, experiment)
-    frame = compare_with_paper(reported_cells(papers, paper), ours, load_benchmarks(bench, experiment), preset, reasons)
+    own, tested = load_metrics(metrics, experiment), load_external_metrics(external, experiment)
+    benches = load_benchmarks(bench, experiment) | load_gpu_benchmarks(gpu_bench, experiment)
+    frame = compare_with_paper(reported_cells(papers, paper), own, benches, preset, reasons, tested)
     write_csv(frame, out_csv, float_format="%.10g")
+    generalisation = generalisation_table(own, tested)
     writers = ((out_md, markdown_tables), (out_tex, latex_tables), (out_html, html_tables))
     for path, render in writers:
         if path is not None:
-            write_text(path, render(frame, entry, preset, run_table(ours), notes))
+            write_text(path, render(frame, entry, preset, run=run_table(own), notes=notes, generalisation=generalisation))
     log.info("paper %s (%s): %d of %d printed numbers compared with ours", paper, experiment, int((frame["status"] == "ok").sum()), len(frame))
     return frame

@@ -1,21 +1,25 @@
-"""EndoCV2021/2022 polyp segmentation package.
+"""EndoCV2021/2022 polyp segmentation package, in the layout the organisers' own tools write and read.
 
 Ali et al., EndoCV2021 (https://endocv2021.grand-challenge.org) and EndoCV2022
-(https://endocv2022.grand-challenge.org): one mask ``<image-stem>_mask.jpg`` per test image at its
-resolution, 0/255, in one folder per test subset, and a timing file.
+(https://endocv2022.grand-challenge.org). The organisers' reference inference code
+(github.com/sharib-vision/EndoCV2021-polyp_det_seg_gen, ``inferenceCodes/endocv2021_inference-seg.py``)
+writes one folder per test subset; their evaluator ``compute_seg.py`` reads ``<dir>/semantic_masks/*.jpg``,
+finds each mask's ground truth by cutting its name at the first ``.`` and then the first ``_``, and
+binarises with ``> 0``.
 
 Layout of the zip::
 
-    <subset>/<stem>_mask.jpg     one per test image
-    timing.txt                   "<subset>/<stem>_mask.jpg - <seconds>" per image (model call, after
-                                 warm-up), then "Mean FPS: <images / total seconds>"
+    README.txt                                             how to score each subset with compute_seg.py
+    EndoCV2021/segmentation/<subset>_pred/<stem>_mask.jpg  one per test image, at its resolution
+    EndoCV2021/segmentation/<subset>_pred/timeElaspsed<subset>.txt
+                                                           "<stem> -----> <ms> " per image (model call,
+                                                           after warm-up), then "average_t -----> <mean ms> "
 
-Test subsets are the challenge's sub-folders when the images come from a folder, and PolypGen's centres
-(or the split subset's name) when they come from a split (see :mod:`kdseg.submit.common`). The official
-evaluator binarises masks with ``> 0``; masks are single-channel JPEGs at quality 100, whose decoded values
-stay within one level of 0 and 255 (so ``> 127`` gives the prediction exactly, which the validator checks)
-— but a ring of pixels at value 1 can follow the mask's edges. Every byte of the zip is reproducible except
-the measured seconds of ``timing.txt``.
+Masks hold exactly 0 and 255 as PNG data under the ``.jpg`` name (see
+:func:`kdseg.submit.common.lossless_mask`), so ``> 0`` and ``> 127`` both read the prediction. Test
+subsets are the challenge's sub-folders when the images come from a folder, and PolypGen's centres (or
+the split subset's name) when they come from a split (see :mod:`kdseg.submit.common`). Every byte of the
+zip is reproducible except the measured times.
 
 Example:
     >>> package_endocv("model.pt", "model.onnx", "endocv2022.zip", images_dir="EndoCV2022_test/", threads=2)
@@ -24,22 +28,50 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kdseg.submit.common import input_images, load_segmenter, require_unique, segment_images
-from kdseg.submit.task2_entrypoint import encode_mask, format_timing
-from kdseg.submit.validate import TIMING_FILE, validate_endocv
+import numpy as np
+
+from kdseg.submit.common import Segmentation, input_images, load_segmenter, lossless_mask, require_unique, segment_images
+from kdseg.submit.validate import ENDOCV_README, ENDOCV_ROOT, endocv_mask_name, endocv_timing_name, validate_endocv
 from kdseg.utils.io import write_bytes, zip_bytes
 
-__all__ = ["mask_name", "package_endocv"]
+__all__ = ["endocv_timing_text", "package_endocv"]
 
 log = logging.getLogger(__name__)
 
 
-def mask_name(subset: str, image: str | Path) -> str:
-    """Path of an image's mask in the zip: ``<subset>/<stem>_mask.jpg``."""
-    return f"{subset}/{Path(image).stem}_mask.jpg"
+def endocv_timing_text(milliseconds: Sequence[tuple[str, float]]) -> str:
+    """A subset's timing file as the reference code writes it (``'%s -----> %s \\n'``): one line per image
+    stem with its model-call milliseconds, then ``average_t`` with their mean."""
+    lines = [f"{stem} -----> {float(ms)!r} \n" for stem, ms in milliseconds]
+    return "".join(lines) + f"average_t -----> {float(np.mean([ms for _, ms in milliseconds]))!r} \n"
+
+
+def _readme(model: str, counts: Mapping[str, int]) -> str:
+    commands = "\n".join(
+        f"    mkdir -p eval/{s}/semantic_masks && cp {ENDOCV_ROOT}/{s}_pred/*_mask.jpg eval/{s}/semantic_masks/\n"
+        f"    python compute_seg.py --GT_maskDIR <ground truth of {s}> --Eval_maskDIR eval/{s} --testType {s}"
+        for s in counts
+    )
+    listed = ", ".join(f"{s} ({n} masks)" for s, n in counts.items())
+    return f"""EndoCV2021/2022 polyp segmentation: {model}, written by kdseg-package endocv2022.
+
+{ENDOCV_ROOT}/<subset>_pred/<stem>_mask.jpg    one mask per test image, at the image's resolution
+{ENDOCV_ROOT}/<subset>_pred/timeElaspsed<subset>.txt
+    "<stem> -----> <ms>" per image (the model call only, after warm-up), then "average_t -----> <mean ms>"
+
+Subsets: {listed}.
+The masks are PNG data holding exactly 0 and 255 under the .jpg names (OpenCV and Pillow decode by content),
+so compute_seg.py's "> 0" reads the prediction exactly.
+
+compute_seg.py reads <Eval_maskDIR>/semantic_masks/*.jpg and scores <stem>_mask.jpg against
+<GT_maskDIR>/<stem cut at its first '_'>.jpg. To score each subset:
+
+{commands}
+"""
 
 
 def package_endocv(
@@ -75,19 +107,23 @@ def package_endocv(
     """
     images = input_images(manifest=manifest, split=split, subset=subset, images_dir=images_dir)
     require_unique(
-        [mask_name(image.subset, image.path) for image in images],
+        [endocv_mask_name(image.subset, image.path) for image in images],
         "a file stem",
-        "EndoCV names each mask <subset>/<stem>_mask.jpg, so stems must be unique within a subset.",
+        "EndoCV names each mask <subset>_pred/<stem>_mask.jpg, so stems must be unique within a subset.",
     )
-    segmenter, _ = load_segmenter(checkpoint, onnx, threads, threshold)
+    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold)
     results = segment_images(segmenter, images)
-    masks = {mask_name(r.image.subset, r.image.path): r for r in results}
-    members = {name: encode_mask(r.mask, name) for name, r in masks.items()}
-    members[TIMING_FILE] = format_timing((name, r.seconds) for name, r in masks.items()).encode("utf-8")
+    masks = {endocv_mask_name(r.image.subset, r.image.path): r for r in results}
+    by_subset: dict[str, list[Segmentation]] = {}
+    for r in results:
+        by_subset.setdefault(r.image.subset, []).append(r)
+    members = {name: lossless_mask(r.mask) for name, r in masks.items()}
+    for name, group in by_subset.items():
+        members[endocv_timing_name(name)] = endocv_timing_text([(r.image.path.stem, r.seconds * 1000.0) for r in group]).encode("utf-8")
+    counts = {name: len(group) for name, group in sorted(by_subset.items())}
+    members[ENDOCV_README] = _readme(str(meta.get("model") or Path(checkpoint).parent.name), counts).encode("utf-8")
     archive = zip_bytes(members)
     validate_endocv(archive, {name: r.mask.shape for name, r in masks.items()}, {name: r.mask for name, r in masks.items()})
     write_bytes(out, archive)
-    subsets = sorted({image.subset for image in images})
-    per_subset = {s: sum(image.subset == s for image in images) for s in subsets}
-    log.info("wrote %s: %s", out, ", ".join(f"{s} ({n} masks)" for s, n in per_subset.items()))
-    return {"images": per_subset, "mean_fps": len(results) / max(sum(r.seconds for r in results), 1e-12), "out": str(out)}
+    log.info("wrote %s: %s", out, ", ".join(f"{s} ({n} masks)" for s, n in counts.items()))
+    return {"images": counts, "mean_fps": len(results) / max(sum(r.seconds for r in results), 1e-12), "out": str(out)}

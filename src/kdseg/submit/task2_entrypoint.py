@@ -8,8 +8,15 @@ task 1 and of EndoCV are made by the very code that runs in the container.
 For each image of the input folder (sorted by name) it decodes the image, resizes it to the model's input
 size and normalises it as kdseg's inference does, runs the model, resizes the foreground probability back
 to the image's resolution, thresholds it, and writes a single-channel 0/255 mask with the image's file
-name. It prints one line ``<name> - <seconds>`` per image, where the seconds cover the model call only
-(measured after a few warm-up calls), and a last line ``Mean FPS: <images / total seconds>``.
+name. It prints what the organisers' skeleton prints: one line ``<name> - <seconds>`` per image, the
+seconds to ten decimals (``%.10f``) covering the model call only (measured after a few warm-up calls),
+and a last line ``Mean FPS:  <images / total seconds>`` (two spaces, full precision, as
+``print("Mean FPS: ", fps)`` writes it).
+
+A file that cannot be decoded (truncated, or not an image under an image's name) gets no mask: it is
+named on stderr with the reason, every other image is still segmented and timed, the timing lines are
+still printed, and the exit status is 1 at the end. Files without an image suffix are left out and
+named on stderr.
 
 Usage (the container's defaults are the challenge's folders)::
 
@@ -42,6 +49,7 @@ __all__ = [
     "MODEL_FILE",
     "WARMUP_CALLS",
     "Segmenter",
+    "UnreadableImageError",
     "encode_mask",
     "format_timing",
     "list_images",
@@ -58,15 +66,31 @@ WARMUP_CALLS = 5
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
+def _visible_files(folder: str | Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name (hidden files skipped)."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return [p for p in _visible_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+class UnreadableImageError(Exception):
+    """An image file that cannot be decoded; the message names the file and says why."""
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image as uint8 (H, W, 3)."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """Decode an image as uint8 (H, W, 3).
+
+    Raises:
+        UnreadableImageError: the file is not an image Pillow can decode completely (truncated JPEG,
+            HTML page under an image's name, decompression bomb...).
+    """
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UnreadableImageError(f"{Path(path).name} cannot be decoded ({type(err).__name__}: {err})") from err
 
 
 def encode_mask(mask: np.ndarray, name: str) -> bytes:
@@ -88,14 +112,15 @@ def encode_mask(mask: np.ndarray, name: str) -> bytes:
 
 
 def timing_line(name: str, seconds: float) -> str:
-    """One image's official timing line, ``<name> - <seconds>``."""
-    return f"{name} - {seconds:.6f}"
+    """One image's official timing line, ``<name> - <seconds>`` with ten decimals (the skeleton's ``%.10f``)."""
+    return f"{name} - {seconds:.10f}"
 
 
 def mean_fps_line(seconds: Sequence[float]) -> str:
-    """The official last line, ``Mean FPS: <images / total seconds>``."""
+    """The official last line, ``Mean FPS:  <images / total seconds>``: two spaces and the float's full
+    precision, as the skeleton's ``print("Mean FPS: ", fps)`` writes it."""
     total = float(sum(seconds))
-    return f"Mean FPS: {len(seconds) / total if total > 0 else 0.0:.2f}"
+    return f"Mean FPS:  {float(len(seconds) / total) if total > 0 else 0.0}"
 
 
 def format_timing(timings: Iterable[tuple[str, float]]) -> str:
@@ -110,6 +135,12 @@ def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     if array.shape[:2] == (height, width):
         return array
     return cv2.resize(array, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # exp of a negated magnitude only, so large logits of either sign cannot overflow
+    decay = np.exp(-np.abs(logits))
+    return np.where(logits >= 0, 1.0 / (1.0 + decay), decay / (1.0 + decay)).astype(np.float32)
 
 
 def _normalise(image: np.ndarray, input_range: str) -> np.ndarray:
@@ -157,7 +188,7 @@ class Segmenter:
 
     def postprocess(self, logits: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         """Boolean mask (H, W) at the image's resolution from the logits (1, 1, h, w)."""
-        probability = (1.0 / (1.0 + np.exp(-logits[0, 0].astype(np.float32)))).astype(np.float32)
+        probability = _sigmoid(logits[0, 0].astype(np.float32))
         return _resize(probability, int(shape[0]), int(shape[1])) >= self.threshold
 
     def warm_up(self, rgb: np.ndarray, calls: int = WARMUP_CALLS) -> None:
@@ -198,16 +229,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not images:
         print(f"error: no images ({', '.join(IMAGE_SUFFIXES)}) in {args.input_dir}.", file=sys.stderr)
         return 2
+    others = [p.name for p in _visible_files(args.input_dir) if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        print(f"note: left out {len(others)} file(s) that are not images ({', '.join(IMAGE_SUFFIXES)}): {', '.join(others)}", file=sys.stderr)
     segmenter = Segmenter(_session(args.model, args.threads), json.loads(args.config.read_text(encoding="utf-8")))
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    segmenter.warm_up(read_rgb(images[0]))
-    timings = []
+    timings, unreadable = [], []
     for path in images:
-        mask, seconds = segmenter.predict(read_rgb(path))
+        try:
+            rgb = read_rgb(path)
+        except UnreadableImageError as err:
+            unreadable.append(path.name)
+            print(f"error: {err}; no mask written for it.", file=sys.stderr, flush=True)
+            continue
+        if not timings:  # warm up on the first image that decodes, not blindly on the first file
+            segmenter.warm_up(rgb)
+        mask, seconds = segmenter.predict(rgb)
         (args.output_dir / path.name).write_bytes(encode_mask(mask, path.name))
         timings.append((path.name, seconds))
         print(timing_line(path.name, seconds), flush=True)
     print(mean_fps_line([seconds for _, seconds in timings]), flush=True)
+    if unreadable:
+        print(f"error: {len(unreadable)} of {len(images)} images could not be decoded and have no mask: {', '.join(unreadable)}", file=sys.stderr)
+        return 1
     return 0
 
 

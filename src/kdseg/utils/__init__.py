@@ -1,6 +1,6 @@
 """Shared helpers: atomic output, order-independent seeds, CLI conventions, user-facing errors."""
 
-from kdseg.utils.errors import ChecksumError, ConfigError, DataError, KdsegError, UnsafeArchiveError
+from kdseg.utils.errors import ChecksumError, ConfigError, DataError, DiskFullError, KdsegError, UnsafeArchiveError
 from kdseg.utils.io import (
     atomic_directory,
     atomic_write,
@@ -19,6 +19,7 @@ __all__ = [
     "ChecksumError",
     "ConfigError",
     "DataError",
+    "DiskFullError",
     "KdsegError",
     "UnsafeArchiveError",
     "atomic_directory",

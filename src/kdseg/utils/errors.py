@@ -7,7 +7,7 @@ traceback (see :func:`kdseg.utils.cli.run_entry`); anything else is a bug and ke
 
 from __future__ import annotations
 
-__all__ = ["KdsegError", "ConfigError", "DataError", "ChecksumError", "UnsafeArchiveError"]
+__all__ = ["KdsegError", "ConfigError", "DataError", "ChecksumError", "DiskFullError", "UnsafeArchiveError"]
 
 
 class KdsegError(Exception):
@@ -28,3 +28,7 @@ class ChecksumError(DataError):
 
 class UnsafeArchiveError(DataError):
     """An archive holds a member that could escape or corrupt the extraction folder."""
+
+
+class DiskFullError(KdsegError):
+    """The disk (or quota) ran out while writing an output; the previous output is kept."""

@@ -2,12 +2,15 @@
 
 Every artifact of the workflow is written through these helpers: the content goes to a temporary
 sibling first and is renamed into place only when complete, so a killed job never leaves a
-half-written file that a later run would take for a finished one.
+half-written file that a later run would take for a finished one. A full disk or quota (``ENOSPC``,
+``EDQUOT``) while writing becomes one :class:`~kdseg.utils.errors.DiskFullError` naming the path, the
+space it needed and the space free; the temporary sibling is removed and the previous output kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -19,6 +22,8 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from kdseg.utils.errors import DiskFullError
 
 
 def _current_umask() -> int:
@@ -33,6 +38,10 @@ FILE_MODE = 0o666 & ~_current_umask()
 __all__ = [
     "atomic_write",
     "atomic_directory",
+    "disk_full_error",
+    "ensure_free_space",
+    "format_bytes",
+    "is_disk_full",
     "write_bytes",
     "write_text",
     "write_json",
@@ -42,6 +51,55 @@ __all__ = [
     "zip_bytes",
     "file_digest",
 ]
+
+
+# errno values of a full file system and of an exhausted quota
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(err: OSError) -> bool:
+    """Whether ``err`` is a full file system or an exhausted quota."""
+    return err.errno in _NO_SPACE
+
+
+def format_bytes(count: int) -> str:
+    """A byte count for people: ``"1.5 GB"`` (decimal units, as ``df -H`` prints them)."""
+    units = ("B", "kB", "MB", "GB", "TB")
+    value, power = float(count), 0
+    while value >= 999.95 and power < len(units) - 1:  # 999.96 MB prints as 1.0 GB, not 1000.0 MB
+        value, power = value / 1000, power + 1
+    return f"{int(count)} B" if power == 0 else f"{value:.1f} {units[power]}"
+
+
+def _free_bytes(folder: Path) -> int:
+    while not folder.exists():  # the parents of an output may not exist yet
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def disk_full_error(path: str | os.PathLike[str], needed_bytes: int, *, at_least: bool = False) -> DiskFullError:
+    """The error for a write to ``path`` that found no space: what was written, how much it needed
+    (``at_least`` when only the bytes written before the failure are known), how much is free, what to do."""
+    target = Path(path)
+    needed = f"{'at least ' if at_least else ''}{format_bytes(needed_bytes)}"
+    kept = f"The previous {target} is kept" if target.exists() else f"Nothing was written to {target}"
+    return DiskFullError(
+        f"No space left on the device of {target.parent} while writing {target}: it needs {needed}, and"
+        f" {format_bytes(_free_bytes(target.parent))} is free there. {kept}. Free space on that device (or run"
+        " the workflow from a larger disk, e.g. with --directory), then run again."
+    )
+
+
+def ensure_free_space(path: str | os.PathLike[str], needed_bytes: int) -> None:
+    """Raise the :func:`disk_full_error` before writing ``needed_bytes`` to ``path`` if they cannot fit."""
+    if _free_bytes(Path(path).parent) < needed_bytes:
+        raise disk_full_error(path, needed_bytes)
+
+
+def _written_bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
 
 
 @contextlib.contextmanager
@@ -71,18 +129,31 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
+    except OSError as err:
+        written = _written_bytes(tmp)
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(err):
+            raise disk_full_error(target, written, at_least=True) from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike[str], needed_bytes: int | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; it replaces ``path`` when the block succeeds.
 
     A previous ``path`` is removed only after the new content is complete.
+
+    Args:
+        path: final folder; parent folders are created.
+        needed_bytes: size of the content, when known: checked against the free space before anything
+            is written, and quoted if the disk fills up anyway. Defaults to None (not checked).
     """
     target = Path(path)
+    if needed_bytes is not None:
+        ensure_free_space(target, needed_bytes)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
@@ -95,6 +166,12 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old)
         else:
             os.replace(tmp, target)
+    except OSError as err:
+        written = _written_bytes(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise disk_full_error(target, max(written, needed_bytes or 0), at_least=needed_bytes is None) from err
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,4 +1,4 @@
-"""Residual 3D U-Net of Myronenko 2018, without the VAE branch (paper 004's "Residual UNet")."""
+"""Residual 3D U-Net of Myronenko 2018 (paper 004's "Residual UNet"), without its VAE regulariser (see the class)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,14 @@ class ResUNet3D(SegmentationModel):
     identity. The encoder starts with a 3×3×3 conv and channel dropout, then runs ``blocks_down[i]`` blocks per
     level with a stride-2 3×3×3 conv (doubling the channels) between levels; each decoder level halves the
     channels with a 1×1×1 conv, upsamples trilinearly, *adds* the encoder output of that level and runs
-    ``blocks_up[i]`` blocks; GroupNorm → ReLU → 1×1×1 conv give the region logits. Myronenko's variational
-    auto-encoder branch only regularises training; paper 004 trains the segmentation decoder alone, and so does
-    this class (no VAE).
+    ``blocks_up[i]`` blocks; GroupNorm → ReLU → 1×1×1 conv give the region logits.
+
+    Left out: Myronenko's variational auto-encoder branch, which reconstructs the input image from the
+    bottleneck and adds an L2 reconstruction and a KL term (weight 0.1 each) to the loss. Of Myronenko's
+    model paper 004 writes "they also use a variational auto-encoder part for regularizing effect", and it
+    adopts that architecture; whether its own training kept the branch, it does not say. It is left out
+    here because it is not implemented yet: the branch plays no part at inference, but its dense layers fix
+    the input size (Myronenko's 160×192×128 crop), while this class serves every patch size of the presets.
 
     Args:
         in_channels: input modalities. Defaults to 4.

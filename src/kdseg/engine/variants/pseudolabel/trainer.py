@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from kdseg.data.manifest import read_manifest
 from kdseg.engine.checkpoint import load_checkpoint
-from kdseg.engine.data import CropSet, EpochConcatDataset
+from kdseg.engine.data import EpochConcatDataset
 from kdseg.engine.trainer import Trainer
 from kdseg.models import SegmentationModel, create_model
 from kdseg.utils.errors import ConfigError
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class PseudoLabelDistillationTrainer(Trainer):
-    """Train on the augmented training set plus random patches of the pseudo-labelled cases.
+    """Train on patches of the training cases plus patches of the pseudo-labelled cases, drawn alike.
 
     ``arch: best_teacher`` re-creates (untrained) the architecture of the teacher with the highest
     validation score; any registry name trains that architecture instead.
@@ -50,5 +50,5 @@ class PseudoLabelDistillationTrainer(Trainer):
         if self.pseudolabels is None:
             raise ConfigError(f"{self.where}: {type(self).__name__} needs the pseudo-labelled cases (--pseudolabels; set distill.pseudolabels to the subset to label).")
         pseudo_rows = read_manifest(self.pseudolabels / "manifest.csv")
-        log.info("training on %d augmented samples + %d pseudo-labelled cases", len(train), len(pseudo_rows))
-        return EpochConcatDataset([train, CropSet(pseudo_rows, self.patch_size, self.seed)]), val
+        log.info("training on %d patches of labelled cases + %d of pseudo-labelled cases per epoch", len(train), len(pseudo_rows) * train.patches_per_case)
+        return EpochConcatDataset([train, self.build_patch_set(pseudo_rows)]), val

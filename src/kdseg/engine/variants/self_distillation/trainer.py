@@ -1,11 +1,13 @@
 """Dual Self-Distillation (DSD) of U-shaped networks (paper 003, Banerjee et al., ISBI 2024).
 
-Loss (paper 003, eq. 4): ``L = L_seg(main) + η · Σ_i L_seg(decoder_i) + α1 · Σ_j KL(enc_teacher ‖ enc_j)
-+ α2 · Σ_i KL(dec_teacher ‖ dec_i)``, each KL at temperature τ = 3 scaled by τ². The decoder teacher
-is the decoder output nearest full resolution, the encoder teacher the deepest encoder head; the
-training-only heads come from the network's ``forward_features`` (``decoder_outputs``,
-``encoder_outputs``, all upsampled to full size). The ablation rows of the paper's Table 1 are the
-settings: Basic (η = α1 = α2 = 0), DS (η = 1), SDD (η = α2 = 1), SDE (η = α1 = 1), DSD (all 1).
+Loss (paper 003, eq. 4): :class:`kdseg.losses.DualSelfDistillationLoss` on the network's
+training-only heads from ``forward_features`` (``decoder_outputs``, ``encoder_outputs``, all upsampled
+to full size). As the authors train it (``train.targets: labels``, ``loss: {name: softmax_dice_ce}``):
+a softmax over background and the labels, Dice + CE on every output and the KL between softmax outputs
+at τ = 3. With ``train.targets: regions`` and a sigmoid loss (``dice_ce``) the same scheme runs on
+the three BraTS region channels, with a Bernoulli KL per channel: our variant, not the paper's. The
+ablation rows of the paper's Table 1 are the settings: Basic (η = α1 = α2 = 0), DS (η = 1), SDD
+(η = α2 = 1), SDE (η = α1 = 1), DSD (all 1).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from kdseg.engine.trainer import Trainer
-from kdseg.losses import SelfDistillationKLLoss
+from kdseg.losses import DualSelfDistillationLoss
 from kdseg.utils.errors import ConfigError
 
 __all__ = ["DualSelfDistillationTrainer"]
@@ -32,9 +34,9 @@ class DualSelfDistillationTrainer(Trainer):
         if unknown:
             raise ConfigError(f"{self.where}.distill: unknown option(s) {', '.join(unknown)} for DualSelfDistillationTrainer; allowed: {', '.join(_OPTIONS)}.")
         self.dsd = {k: float(options.get(k, default)) for k, default in _OPTIONS.items()}
-        self.encoder_kl = SelfDistillationKLLoss(temperature=self.dsd["temperature"], activation="sigmoid", weight=self.dsd["alpha_encoder"])
-        self.decoder_kl = SelfDistillationKLLoss(temperature=self.dsd["temperature"], activation="sigmoid", weight=self.dsd["alpha_decoder"])
-        return super().build_loss()
+        segmentation = super().build_loss()
+        activation = "softmax" if self.train_settings.targets == "labels" else "sigmoid"
+        return DualSelfDistillationLoss(segmentation, activation=activation, **self.dsd)
 
     def compute_loss(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         logits, features = self.network.forward_features(image)
@@ -42,10 +44,5 @@ class DualSelfDistillationTrainer(Trainer):
         needs_decoder = bool(self.dsd["eta"] or self.dsd["alpha_decoder"])
         if (needs_decoder and not decoder) or (self.dsd["alpha_encoder"] and not encoder):
             raise ConfigError(f"{self.where}: {self.settings['arch']} exposes no deep-supervision/self-distillation heads; use unetr or dynunet for DualSelfDistillationTrainer.")
-        main = self.loss(logits, target)
-        zero = main.new_zeros(())
-        deep = sum((self.loss(d, target) for d in decoder), zero) if self.dsd["eta"] else zero
-        kl_decoder = sum((self.decoder_kl(d, decoder[0]) for d in decoder[1:]), zero) if self.dsd["alpha_decoder"] else zero
-        kl_encoder = sum((self.encoder_kl(e, encoder[-1]) for e in encoder[:-1]), zero) if self.dsd["alpha_encoder"] else zero
-        loss = main + self.dsd["eta"] * deep + kl_decoder + kl_encoder
-        return loss, {"loss": float(loss.detach()), "main": float(main.detach()), "deep": float(deep.detach()), "kl_dec": float(kl_decoder.detach()), "kl_enc": float(kl_encoder.detach())}
+        terms = self.loss.terms(logits, decoder, encoder, target)
+        return terms["loss"], {name: float(value.detach()) for name, value in terms.items()}
