@@ -1,7 +1,7 @@
 """Datasets that feed the training loop, and the intensity normalisations shared with inference.
 
-- :class:`AugmentedSet`: the materialised augmented training set of an experiment (2D or 3D), or its
-  resized originals with augmentations drawn every epoch (2D, ``online``).
+- :class:`AugmentedSet`: the materialised augmented training set of a 2D experiment, or its resized
+  originals with augmentations drawn every epoch (``online``).
 - :class:`ResizedImageSet`: original 2D images resized to the training size (validation, inference).
 - :class:`VolumeSet`: whole 3D cases, z-scored, with their region masks (validation, inference);
   3D training patches are drawn on the fly by :class:`kdseg.engine.patches.PatchSet`.
@@ -91,7 +91,8 @@ def _to_sample(image: np.ndarray, target: np.ndarray, sample_id: str) -> dict[st
 
 
 class AugmentedSet(Dataset):
-    """The augmented training set written by ``kdseg-augment``.
+    """The augmented training set of a 2D experiment, written by ``kdseg-augment`` (3D training draws its
+    patches with :class:`kdseg.engine.patches.PatchSet` instead).
 
     A set written with ``online=True`` holds each training image once, at the training size; every epoch
     each image is then augmented afresh with its recipe's :meth:`~kdseg.augment.recipes.Recipe.draw`, from a
@@ -100,8 +101,7 @@ class AugmentedSet(Dataset):
 
     Args:
         folder: the augmented folder (``manifest.csv``, ``recipe.json``, ``images/``, ``masks/``).
-        input_range: normalisation of 2D images (3D samples are already z-scored by the recipe).
-            Defaults to "unit".
+        input_range: normalisation of the images (see :func:`normalise_image`). Defaults to "unit".
     """
 
     def __init__(self, folder: str | Path, input_range: str = "unit") -> None:
@@ -110,7 +110,6 @@ class AugmentedSet(Dataset):
         if self.manifest.empty:
             raise DataError(f"augmented set {self.folder} holds no samples; check the split's train subset and rerun kdseg-augment.")
         self.recipe = read_json(self.folder / "recipe.json")
-        self.volumetric = is_volumetric(self.manifest)
         self.input_range = input_range
         self.epoch = 0
         self.recipe_draw = None
@@ -122,7 +121,7 @@ class AugmentedSet(Dataset):
 
     @property
     def size(self) -> tuple[int, ...]:
-        """Spatial size of every sample, (H, W) or (X, Y, Z)."""
+        """Spatial size of every sample, (H, W)."""
         return tuple(self.recipe["size"])
 
     @property
@@ -139,10 +138,6 @@ class AugmentedSet(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.manifest.iloc[index]
-        if self.volumetric:
-            image, _ = load_case(str(self.folder / row["image"]))
-            labels, _ = load_nifti(self.folder / row["mask"])
-            return _to_sample(image, label_regions(labels, row["label_convention"]), row["id"])
         image, mask = read_rgb(self.folder / row["image"]), read_mask(self.folder / row["mask"])
         if self.recipe_draw is not None:
             drawn = self.recipe_draw(image, mask, rng_for(int(self.recipe["seed"]), self.recipe["recipe"], row["source_id"], "epoch", self.epoch))
