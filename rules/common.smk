@@ -404,7 +404,7 @@ def get_tables_output():
 def get_data_output():
     """Every experiment's data through augmentation: the augmented set (2D), or the manifest and split that
     the patches are drawn from (3D)."""
-    return [path for exp in EXPERIMENTS for path in ([f"{RESULTS}/{exp}/augmented"] if not is_volumetric(exp) else experiment_data(exp).values())]
+    return [path for exp in EXPERIMENTS for path in (augmented_input(exp) or experiment_data(exp)).values()]
 
 
 def get_final_output():
