@@ -123,6 +123,19 @@ def test_worker_processes_give_the_same_weights(polyp_data, make_settings, tmp_p
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_validation_every_few_epochs_keeps_the_validated_weights(polyp_data, make_settings, tmp_path):
+    settings = make_settings(**UNET)
+    settings["train"] |= {"epochs": 3, "val_interval": 3}
+    out = tmp_path / "run"
+    summary = Trainer(settings, polyp_data["manifest"], polyp_data["split"], out, augmented=polyp_data["augmented"], device="cpu").run_training()
+    history = pd.read_csv(out / "history.csv")
+    assert history["val_dice"].isna().tolist() == [True, True, False]
+    assert summary["best_epoch"] == 3
+    kept, best = _weights(out / "model.pt"), torch.load(out / "state" / "best.pt", weights_only=True)["network"]
+    assert torch.load(out / "state" / "best.pt", weights_only=True)["epoch"] == 2  # zero-based: the third epoch
+    assert all(torch.equal(kept[k], best[k]) for k in best)
+
+
 @pytest.mark.parametrize(
     ("train", "message"),
     [

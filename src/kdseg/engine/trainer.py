@@ -481,12 +481,13 @@ class Trainer:
         else:
             self.scheduler.step()
 
-    def _update_best(self, epoch: int, logs: dict[str, float]) -> None:
+    def _update_best(self, epoch: int, logs: dict[str, float], *, validated: bool) -> None:
+        """Keep the best weights by ``train.monitor``; only epochs that ran validation (``val_interval``) count."""
         monitor = self.train_settings.monitor
-        if monitor not in logs:
-            if logs and self.val_set is not None:
-                raise ConfigError(f"{self.where}.train.monitor: {monitor!r} is not a validation value; available: {', '.join(sorted(logs))}.")
+        if not validated or self.val_set is None:
             return
+        if monitor not in logs:
+            raise ConfigError(f"{self.where}.train.monitor: {monitor!r} is not a validation value; available: {', '.join(sorted(logs))}.")
         stop = self.train_settings.early_stopping
         min_delta = stop.min_delta if stop else 0.0
         if logs[monitor] > self.best_metric + min_delta:
@@ -551,11 +552,12 @@ class Trainer:
             torch.manual_seed(derive_seed(self.seed, "epoch", epoch))
             began = time.perf_counter()
             logs = {"epoch": epoch + 1, **self.train_epoch(epoch)}
-            if (epoch + 1) % settings.val_interval == 0 or epoch + 1 == settings.epochs:
+            validated = (epoch + 1) % settings.val_interval == 0 or epoch + 1 == settings.epochs
+            if validated:
                 logs.update(self.validate())
             logs["lr"] = self.optimizer.param_groups[0]["lr"]
             self._scheduler_step(logs)
-            self._update_best(epoch, logs)
+            self._update_best(epoch, logs, validated=validated)
             self.history.append(logs)
             if settings.early_stopping and self.bad_epochs >= settings.early_stopping.patience:
                 self.stopped_early = True
