@@ -1,5 +1,6 @@
-# Augmentation of each experiment's training subset with its paper's recipe: written once (offline), or
+# Augmentation of each 2D experiment's training subset with its paper's recipe: written once (offline), or
 # only resized with `augment.online`, the training loader then drawing fresh augmentations every epoch.
+# 3D experiments have no augmented set (common.smk, augmented_input): their patches are cut during training.
 
 
 rule augment_train_set:

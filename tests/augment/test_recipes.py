@@ -6,13 +6,12 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from kdseg.augment.recipes import RECIPES, seeded_compose, zscore_nonzero
+from kdseg.augment.recipes import RECIPES, AugmentedSample, Recipe2D, Recipe3D, seeded_compose, zscore_nonzero
 from kdseg.utils.errors import ConfigError
 
 RECIPES_2D = ("kd_resunetpp", "attunet_transfer", "xpnet")
 RECIPES_3D = ("brats_ensemble_kd", "dsd")
 SIZE_2D = (32, 32)
-SIZE_3D = (16, 24, 12)  # source 20x20x16: crop X and Z, pad Y
 LABELS_3D = (0, 1, 2, 4)
 
 
@@ -37,26 +36,44 @@ def _volume_pair() -> tuple[np.ndarray, np.ndarray]:
     return np.stack([1.0 + labels, noise]).astype(np.float32), labels
 
 
+def _patch() -> AugmentedSample:
+    """The whole :func:`_volume_pair` case as PatchSet hands a patch to a 3D recipe: z-scored, with its start voxel."""
+    volume, labels = _volume_pair()
+    return AugmentedSample(zscore_nonzero(volume), labels, (0, 0, 0))
+
+
+def _transformed(name: str, draws: int, seed: int) -> list[AugmentedSample]:
+    """``draws`` independent changes of :func:`_patch` by 3D recipe ``name``."""
+    return [RECIPES[name].transform(_patch(), np.random.default_rng([seed, draw])) for draw in range(draws)]
+
+
 def _blue_foreground(image: np.ndarray) -> np.ndarray:
     as_int = image.astype(int)
     return as_int[..., 2] - as_int[..., 0] > 60
 
 
 @pytest.mark.parametrize(
-    ("name", "paper", "spatial_dims", "outputs_per_copy"),
+    ("name", "paper", "kind"),
     [
-        ("kd_resunetpp", "000", 2, 2),
-        ("xpnet", "001", 2, 1),
-        ("attunet_transfer", "002", 2, 1),
-        ("dsd", "003", 3, 1),
-        ("brats_ensemble_kd", "004", 3, 1),
+        ("kd_resunetpp", "000", Recipe2D),
+        ("xpnet", "001", Recipe2D),
+        ("attunet_transfer", "002", Recipe2D),
+        ("dsd", "003", Recipe3D),
+        ("brats_ensemble_kd", "004", Recipe3D),
     ],
 )
-def test_registry(name: str, paper: str, spatial_dims: int, outputs_per_copy: int) -> None:
+def test_registry(name: str, paper: str, kind: type) -> None:
     recipe = RECIPES[name]
-    assert (recipe.name, recipe.paper, recipe.spatial_dims, recipe.outputs_per_copy) == (name, paper, spatial_dims, outputs_per_copy)
-    assert recipe.outputs_per_sample(3) == 1 + 3 * outputs_per_copy
+    assert (recipe.name, recipe.paper, recipe.spatial_dims) == (name, paper, 2 if kind is Recipe2D else 3)
+    assert isinstance(recipe, kind)
     assert "The paper" in type(recipe).__doc__  # each recipe quotes its paper
+
+
+@pytest.mark.parametrize(("name", "outputs_per_copy"), [("kd_resunetpp", 2), ("xpnet", 1), ("attunet_transfer", 1)])
+def test_outputs_per_sample(name: str, outputs_per_copy: int) -> None:
+    recipe = RECIPES[name]
+    assert recipe.outputs_per_copy == outputs_per_copy
+    assert recipe.outputs_per_sample(3) == 1 + 3 * outputs_per_copy
 
 
 def test_registry_holds_exactly_the_config_recipes() -> None:
@@ -96,14 +113,13 @@ def test_2d_mask_stays_aligned_with_image(name: str) -> None:
     assert min(agreement) >= 0.8
 
 
-@pytest.mark.parametrize("name", RECIPES_2D + RECIPES_3D)
+@pytest.mark.parametrize("name", RECIPES_2D)
 def test_expand_is_seeded_by_sample_and_draw(name: str) -> None:
-    image, mask = _image_pair() if name in RECIPES_2D else _volume_pair()
-    size = SIZE_2D if name in RECIPES_2D else SIZE_3D
+    image, mask = _image_pair()
     recipe = RECIPES[name]
-    three = recipe.expand(image, mask, size, copies=3, seed=5, sample_id="s1")
-    again = recipe.expand(image, mask, size, copies=3, seed=5, sample_id="s1")
-    one = recipe.expand(image, mask, size, copies=1, seed=5, sample_id="s1")
+    three = recipe.expand(image, mask, SIZE_2D, copies=3, seed=5, sample_id="s1")
+    again = recipe.expand(image, mask, SIZE_2D, copies=3, seed=5, sample_id="s1")
+    one = recipe.expand(image, mask, SIZE_2D, copies=1, seed=5, sample_id="s1")
     for a, b in zip(three, again):
         np.testing.assert_array_equal(a.image, b.image)
         np.testing.assert_array_equal(a.mask, b.mask)
@@ -113,7 +129,7 @@ def test_expand_is_seeded_by_sample_and_draw(name: str) -> None:
     # another seed or another sample id gives other draws
     per = recipe.outputs_per_copy
     for kwargs in ({"seed": 6, "sample_id": "s1"}, {"seed": 5, "sample_id": "s2"}):
-        other = recipe.expand(image, mask, size, copies=3, **kwargs)
+        other = recipe.expand(image, mask, SIZE_2D, copies=3, **kwargs)
         assert any(not np.array_equal(a.image, b.image) for a, b in zip(three[1:], other[1:])), kwargs
     assert len(three) == 1 + 3 * per
 
@@ -153,8 +169,7 @@ def test_kd_resunetpp_resizes_image_smoothly_and_mask_nearest() -> None:
         ("kd_resunetpp", (32, 48), "square"),
         ("xpnet", (32, 32, 32), "needs a size of 2 values"),
         ("attunet_transfer", (32,), "needs a size of 2 values"),
-        ("dsd", (16, 16), r"needs a size of 3 values \(X Y Z\)"),
-        ("brats_ensemble_kd", (16, 0, 16), "must be positive"),
+        ("xpnet", (16, 0), "must be positive"),
     ],
 )
 def test_ill_size(name: str, size: tuple[int, ...], match: str) -> None:
@@ -189,38 +204,20 @@ def test_zscore_nonzero_by_hand() -> None:
 
 
 @pytest.mark.parametrize("name", RECIPES_3D)
-def test_3d_outputs_shapes_dtypes_labels(name: str) -> None:
-    volume, labels = _volume_pair()
-    outputs = RECIPES[name].expand(volume, labels, SIZE_3D, copies=3, seed=0, sample_id="case1")
-    assert len(outputs) == 4
-    for out in outputs:
-        assert out.image.shape == (2, *SIZE_3D) and out.image.dtype == np.float32
-        assert out.mask.shape == SIZE_3D and out.mask.dtype == np.uint8
+def test_3d_transform_keeps_shape_dtype_and_label_values(name: str) -> None:
+    patch = _patch()
+    for out in _transformed(name, draws=3, seed=0):
+        assert out.image.shape == patch.image.shape and out.image.dtype == np.float32
+        assert out.mask.shape == patch.mask.shape and out.mask.dtype == np.uint8
         assert set(np.unique(out.mask)) == set(LABELS_3D)  # nearest neighbour: no new values, none lost
-        # random crop: X offset in 0..4, Y padded by 0..4 (offset -4..0), Z offset in 0..4
-        x, y, z = out.offset
-        assert 0 <= x <= 4 and -4 <= y <= 0 and 0 <= z <= 4
-
-
-@pytest.mark.parametrize("name", RECIPES_3D)
-def test_3d_original_is_centred_crop_of_zscored_volume(name: str) -> None:
-    volume, labels = _volume_pair()
-    original = RECIPES[name].expand(volume, labels, SIZE_3D, copies=0, seed=0, sample_id="case1")[0]
-    assert original.offset == (2, -2, 2)  # (20-16)//2, -(24-20)//2, (16-12)//2
-    expected = np.zeros((2, *SIZE_3D), dtype=np.float32)
-    expected[:, :, 2:22] = zscore_nonzero(volume)[:, 2:18, :, 2:14]
-    np.testing.assert_array_equal(original.image, expected)
-    expected_labels = np.zeros(SIZE_3D, dtype=np.uint8)
-    expected_labels[:, 2:22] = labels[2:18, :, 2:14]
-    np.testing.assert_array_equal(original.mask, expected_labels)
+        assert out.offset == patch.offset
 
 
 def test_brats_ensemble_kd_keeps_labels_aligned() -> None:
     # channel 0 increases with the label before augmentation; the contrast/shift changes are
     # increasing too, so the brightest voxels of channel 0 must be the tumour voxels, up to the
     # trilinear/nearest difference on edges.
-    volume, labels = _volume_pair()
-    for out in RECIPES["brats_ensemble_kd"].expand(volume, labels, SIZE_3D, copies=4, seed=3, sample_id="case1"):
+    for out in _transformed("brats_ensemble_kd", draws=4, seed=3):
         tumour = out.mask > 0
         brightest = np.zeros(tumour.size, dtype=bool)
         brightest[np.argsort(out.image[0], axis=None, kind="stable")[-tumour.sum():]] = True
@@ -229,20 +226,17 @@ def test_brats_ensemble_kd_keeps_labels_aligned() -> None:
 
 
 def test_brats_ensemble_kd_rotates_and_scales() -> None:
-    volume, labels = _volume_pair()
-    outputs = RECIPES["brats_ensemble_kd"].expand(volume, labels, SIZE_3D, copies=2, seed=0, sample_id="case1")
-    for out in outputs[1:]:
-        # trilinear resampling creates values between the five z-scored levels of channel 0
+    for out in _transformed("brats_ensemble_kd", draws=2, seed=0):
+        # trilinear resampling creates values between the few z-scored levels of channel 0
         assert len(np.unique(out.image[0])) > 50
 
 
 def test_dsd_is_flip_then_affine_intensity() -> None:
     # No resampling in this recipe: channel 0 stays an exact affine function of the label map, with
     # slope (1 + f) / std and |f| <= 0.1 (RandScaleIntensity), so image and labels are aligned voxel for voxel.
-    volume, labels = _volume_pair()
-    foreground = volume[0].ravel()
-    std = foreground.std()
-    for out in RECIPES["dsd"].expand(volume, labels, (16, 16, 12), copies=4, seed=1, sample_id="case1"):
+    volume, _ = _volume_pair()
+    std = volume[0].std()  # every voxel of channel 0 is non-zero: z-scoring divides by the plain std
+    for out in _transformed("dsd", draws=4, seed=1):
         design = np.stack([out.mask.ravel().astype(np.float64), np.ones(out.mask.size)], axis=1)
         (slope, _), residual, *_ = np.linalg.lstsq(design, out.image[0].ravel().astype(np.float64), rcond=None)
         assert residual.size == 0 or residual[0] < 1e-6

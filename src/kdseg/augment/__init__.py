@@ -1,8 +1,8 @@
-"""Offline augmentation: one recipe per reproduced paper, and the stage that writes the augmented training set."""
+"""Augmentation: one recipe per reproduced paper, and the stage that writes a 2D experiment's augmented training set."""
 
 from __future__ import annotations
 
-from kdseg.augment.materialize import VOLUME_COLUMNS, augment_dataset
+from kdseg.augment.materialize import augment_dataset
 from kdseg.augment.recipes import (
     RECIPES,
     AttUNetTransferRecipe,
@@ -11,6 +11,8 @@ from kdseg.augment.recipes import (
     DSDRecipe,
     KDResUNetPPRecipe,
     Recipe,
+    Recipe2D,
+    Recipe3D,
     XPNetRecipe,
     seeded_compose,
     zscore_nonzero,
@@ -18,13 +20,14 @@ from kdseg.augment.recipes import (
 
 __all__ = [
     "RECIPES",
-    "VOLUME_COLUMNS",
     "AttUNetTransferRecipe",
     "AugmentedSample",
     "BratsEnsembleKDRecipe",
     "DSDRecipe",
     "KDResUNetPPRecipe",
     "Recipe",
+    "Recipe2D",
+    "Recipe3D",
     "XPNetRecipe",
     "augment_dataset",
     "seeded_compose",

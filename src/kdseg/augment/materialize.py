@@ -1,23 +1,24 @@
-"""Materialise an experiment's augmented training set on disk (the ``kdseg-augment`` stage).
+"""Materialise a 2D experiment's augmented training set on disk (the ``kdseg-augment`` stage).
 
-The ``train`` subset of a split is expanded with a paper's recipe (:mod:`kdseg.augment.recipes`)
+The ``train`` subset of a split is expanded with a paper's 2D recipe (:mod:`kdseg.augment.recipes`)
 and written to one folder, replaced atomically::
 
-    <out>/images/<id>.png       RGB (2D)  |  <out>/images/<id>.nii.gz   (X, Y, Z, C) float32 (3D)
-    <out>/masks/<id>.png        0/255 (2D) |  <out>/masks/<id>.nii.gz    uint8 label map (3D)
-    <out>/manifest.csv          id, source_id, copy, image, mask (+ label_convention, modalities in 3D)
+    <out>/images/<id>.png       RGB
+    <out>/masks/<id>.png        0/255
+    <out>/manifest.csv          id, source_id, copy, image, mask
     <out>/recipe.json           recipe, paper, size, copies, online, seed, outputs per sample, albumentations version
 
 ``id = f"{source_id}__{copy:02d}"``; copy 0 is the un-augmented original brought to the training
-size. A 3D output keeps the source affine shifted by its crop offset, so copy 0 overlays the source
-volume in world coordinates. Every random choice is seeded from ``(seed, recipe, source id, draw)``
-and all files are written with deterministic bytes, so the folder is the same whatever the number
-of worker processes.
+size. Every random choice is seeded from ``(seed, recipe, source id, draw)`` and all files are
+written with deterministic bytes, so the folder is the same whatever the number of worker processes.
 
 With ``online=True`` only copy 0 is written and ``recipe.json`` says ``"online": true``: the training
 loader (:class:`kdseg.engine.data.AugmentedSet`) then draws a fresh augmentation of each image every
-epoch (:meth:`Recipe.draw`), as papers that augment "randomly before feeding [images] into the model" do,
+epoch (:meth:`~kdseg.augment.recipes.Recipe2D.draw`), as papers that augment "randomly before feeding [images] into the model" do,
 while the costly decoding and resizing of the originals still happen once, here.
+
+3D experiments have no augmented set: their training cuts a fresh patch every time a case is drawn
+(:class:`kdseg.engine.patches.PatchSet`), so :func:`augment_dataset` refuses a 3D recipe.
 """
 
 from __future__ import annotations
@@ -34,28 +35,24 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from kdseg.augment.recipes import RECIPES, AugmentedSample, Recipe
+from kdseg.augment.recipes import RECIPES, Recipe2D
 from kdseg.data.images import read_mask, read_rgb, write_png
 from kdseg.data.manifest import AUGMENTED_COLUMNS, read_manifest, read_split, select_subset
-from kdseg.data.volumes import load_case, load_nifti, write_nifti
 from kdseg.utils.errors import ConfigError, DataError
 from kdseg.utils.io import atomic_directory, write_csv, write_json
 from kdseg.utils.options import look_up_option
 from kdseg.utils.progress import progress
 
-__all__ = ["VOLUME_COLUMNS", "augment_dataset"]
+__all__ = ["augment_dataset"]
 
 logger = logging.getLogger(__name__)
-
-#: columns a 3D augmented manifest copies from its source manifest
-VOLUME_COLUMNS = ("label_convention", "modalities")
 
 
 @dataclass(frozen=True)
 class _SampleJob:
     """Everything a worker process needs to expand one source sample."""
 
-    recipe: str
+    recipe: Recipe2D
     size: tuple[int, ...]
     copies: int
     seed: int
@@ -80,11 +77,11 @@ def augment_dataset(
     """Expand the ``train`` subset of ``split`` with ``recipe`` and write the augmented set to ``out``.
 
     Args:
-        manifest: the data set's manifest CSV (2D or 3D columns, see :mod:`kdseg.data.manifest`).
+        manifest: the 2D data set's manifest CSV (see :mod:`kdseg.data.manifest`).
         split: split CSV whose ``train`` rows are augmented.
-        recipe: a name of :data:`~kdseg.augment.recipes.RECIPES`.
-        size: output size, ``(H, W)`` for 2D recipes or the crop ``(X, Y, Z)`` for 3D ones.
-        copies: random draws per training sample (0 writes the resized/cropped originals only).
+        recipe: the name of a 2D recipe in :data:`~kdseg.augment.recipes.RECIPES`.
+        size: output size ``(H, W)``.
+        copies: random draws per training sample (0 writes the resized originals only).
         seed: base seed; outputs depend on it and on nothing else random.
         out: folder to write; replaced atomically, never left half-written.
         online: write the resized originals only and let the training loader draw the augmentations
@@ -95,8 +92,8 @@ def augment_dataset(
         The augmented manifest that was written to ``out/manifest.csv``.
 
     Raises:
-        ConfigError: unknown recipe, ``size`` of the wrong length for the recipe, a recipe for 2D data
-            on a 3D manifest (or the reverse), negative ``copies``, ``threads`` below 1.
+        ConfigError: unknown or 3D recipe, a 3D manifest, ``size`` not of 2 positive values, negative
+            ``copies``, ``threads`` below 1.
         DataError: unreadable or inconsistent manifest, split or sample; empty ``train`` subset.
 
     Example::
@@ -104,14 +101,17 @@ def augment_dataset(
         augment_dataset(Path("results/data/kvasir_seg/manifest.csv"), Path("results/data/kvasir_seg/splits/medico2020.csv"),
                         "kd_resunetpp", (256, 256), copies=1, seed=0, out=Path("results/paper/kd_resunetpp/augmented"))
     """
-    chosen: Recipe = look_up_option(recipe, RECIPES, "augmentation recipe")  # type: ignore[assignment]
+    chosen = look_up_option(recipe, RECIPES, "augmentation recipe")
+    if not isinstance(chosen, Recipe2D):
+        raise ConfigError(
+            f"recipe {chosen.name!r} is 3D: 3D trainings cut a fresh patch every time a case is drawn (kdseg.engine.patches) "
+            "and write no augmented set; run kdseg-augment only for 2D experiments."
+        )
     size = chosen.check_size(size)
     if int(copies) != copies or copies < 0:
         raise ConfigError(f"copies must be a whole number >= 0, got {copies!r}. Fix experiments.<exp>.augment.copies (or --copies).")
     if online and copies:
         raise ConfigError(f"online augmentation draws afresh every epoch and writes no copies, but copies is {copies}; use copies 0 with --online.")
-    if online and chosen.spatial_dims != 2:
-        raise ConfigError(f"recipe {chosen.name!r} is 3D and has no on-the-fly form; set experiments.<exp>.augment.online: false.")
     if int(threads) != threads or threads < 1:
         raise ConfigError(f"threads must be a whole number >= 1, got {threads!r} (--threads).")
     train = _training_rows(Path(manifest), Path(split), chosen)
@@ -124,16 +124,12 @@ def augment_dataset(
         for sub in ("images", "masks"):
             (folder / sub).mkdir()
         jobs = [
-            _SampleJob(chosen.name, size, int(copies), int(seed), row["id"], row["image"], row["mask"], str(folder))
+            _SampleJob(chosen, size, int(copies), int(seed), row["id"], row["image"], row["mask"], str(folder))
             for row in train.to_dict("records")
         ]
         bar = progress(_map_jobs(jobs, int(threads)), desc=f"augment {chosen.name}", total=len(jobs), unit="sample")
         rows = [row for sample_rows in bar for row in sample_rows]
         table = pd.DataFrame(rows, columns=list(AUGMENTED_COLUMNS))
-        if chosen.spatial_dims == 3:
-            source = train.set_index("id")
-            for column in VOLUME_COLUMNS:
-                table[column] = source.loc[table["source_id"], column].to_numpy()
         write_csv(table, folder / "manifest.csv")
         write_json(
             folder / "recipe.json",
@@ -153,18 +149,14 @@ def augment_dataset(
     return table
 
 
-def _training_rows(manifest: Path, split: Path, recipe: Recipe) -> pd.DataFrame:
-    """The manifest rows of the split's ``train`` subset, checked against the recipe's dimensionality."""
+def _training_rows(manifest: Path, split: Path, recipe: Recipe2D) -> pd.DataFrame:
+    """The manifest rows of the split's ``train`` subset, checked to describe 2D samples."""
     frame = read_manifest(manifest)
-    spatial_dims = 3 if "modalities" in frame.columns else 2
-    if spatial_dims != recipe.spatial_dims:
+    if "modalities" in frame.columns:
         raise ConfigError(
-            f"recipe {recipe.name!r} is for {recipe.spatial_dims}D data but manifest {manifest} describes {spatial_dims}D samples "
-            f"({'has' if spatial_dims == 3 else 'has no'} 'modalities' column). Pick a {spatial_dims}D recipe for this experiment's data set."
+            f"recipe {recipe.name!r} is for 2D data but manifest {manifest} describes 3D samples (it has a 'modalities' column). "
+            "3D trainings cut their patches on the fly and write no augmented set; run kdseg-augment only for 2D experiments."
         )
-    missing = [column for column in VOLUME_COLUMNS if spatial_dims == 3 and column not in frame.columns]
-    if missing:
-        raise DataError(f"3D manifest {manifest} lacks column(s) {', '.join(missing)}; delete it and rerun the ingest stage.")
     train = select_subset(frame, read_split(split), "train")
     if train.empty:
         raise DataError(f"split {split} has no 'train' samples, so there is nothing to augment. Check the split file or rerun the split stage.")
@@ -199,25 +191,14 @@ def _init_worker() -> None:
 
 def _augment_sample(job: _SampleJob) -> list[dict[str, object]]:
     """Expand one source sample, write its outputs under ``job.out`` and return their manifest rows."""
-    recipe = RECIPES[job.recipe]
     out = Path(job.out)
-    if recipe.spatial_dims == 2:
-        image, mask = _read_image_pair(job)
-        affine, suffix = None, ".png"
-    else:
-        image, mask, affine = _read_volume_pair(job)
-        suffix = ".nii.gz"
+    image, mask = _read_image_pair(job)
     rows: list[dict[str, object]] = []
-    for copy, sample in enumerate(recipe.expand(image, mask, job.size, job.copies, job.seed, job.sample_id)):
+    for copy, sample in enumerate(job.recipe.expand(image, mask, job.size, job.copies, job.seed, job.sample_id)):
         output_id = f"{job.sample_id}__{copy:02d}"
-        image_path, mask_path = f"images/{output_id}{suffix}", f"masks/{output_id}{suffix}"
-        if affine is None:
-            write_png(out / image_path, sample.image)
-            write_png(out / mask_path, sample.mask * np.uint8(255))
-        else:
-            shifted = _shift_affine(affine, sample)
-            write_nifti(out / image_path, np.moveaxis(sample.image, 0, -1), shifted)
-            write_nifti(out / mask_path, sample.mask, shifted)
+        image_path, mask_path = f"images/{output_id}.png", f"masks/{output_id}.png"
+        write_png(out / image_path, sample.image)
+        write_png(out / mask_path, sample.mask * np.uint8(255))
         rows.append({"id": output_id, "source_id": job.sample_id, "copy": copy, "image": image_path, "mask": mask_path})
     return rows
 
@@ -231,24 +212,3 @@ def _read_image_pair(job: _SampleJob) -> tuple[np.ndarray, np.ndarray]:
             f"{mask.shape[1]}x{mask.shape[0]}; fix the pair or rerun ingest, which lists such samples as bad."
         )
     return image, mask
-
-
-def _read_volume_pair(job: _SampleJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(C, X, Y, Z)`` volume, uint8 label map and affine of a 3D sample, checked for shape and label values."""
-    volume, affine = load_case(job.image)
-    labels, _ = load_nifti(job.mask)
-    if labels.shape != volume.shape[1:]:
-        raise DataError(
-            f"sample {job.sample_id}: label map {job.mask} has shape {labels.shape} but the image volumes {volume.shape[1:]}; "
-            "fix the case or rerun ingest, which lists such samples as bad."
-        )
-    if labels.size and (not np.array_equal(labels, np.round(labels)) or labels.min() < 0 or labels.max() > 255):
-        raise DataError(f"sample {job.sample_id}: label map {job.mask} holds values that are not whole numbers in 0..255.")
-    return volume, labels.astype(np.uint8), affine
-
-
-def _shift_affine(affine: np.ndarray, sample: AugmentedSample) -> np.ndarray:
-    """The source affine moved so that voxel (0, 0, 0) sits where the crop started (``sample.offset``)."""
-    shifted = np.array(affine, dtype=np.float64)
-    shifted[:3, 3] = affine[:3, :3] @ np.asarray(sample.offset, dtype=np.float64) + affine[:3, 3]
-    return shifted

@@ -1,10 +1,15 @@
-"""Offline augmentation recipes, one per reproduced paper.
+"""Augmentation recipes, one per reproduced paper.
 
-A recipe turns one training sample into the samples written to an experiment's augmented set:
+A 2D recipe (:class:`Recipe2D`) makes the augmented training set of a 2D experiment (``kdseg-augment``):
 output 0 is the un-augmented original brought to the training size, then every *draw*
-``j = 1..copies`` adds :attr:`Recipe.outputs_per_copy` augmented samples made from a generator
+``j = 1..copies`` adds :attr:`Recipe2D.outputs_per_copy` augmented samples made from a generator
 seeded by :func:`~kdseg.utils.seed.rng_for` ``(seed, recipe name, sample id, j)``, so a sample's
-outputs never depend on which worker made them or in which order (see :meth:`Recipe.expand`).
+outputs never depend on which worker made them or in which order (see :meth:`Recipe2D.expand`).
+A set written ``online`` holds output 0 only, and the training loader draws a fresh augmentation of
+it every epoch (:meth:`Recipe2D.draw`).
+
+A 3D recipe (:class:`Recipe3D`) writes nothing: :class:`kdseg.engine.patches.PatchSet` cuts a fresh
+patch every time a training case is drawn, and :meth:`Recipe3D.transform` changes it.
 
 Conventions:
 
@@ -12,13 +17,11 @@ Conventions:
   to ``size = (H, W)`` first (image bilinear, or area when shrinking; mask nearest) and then apply
   albumentations 2.0.8 transforms. Masks stay exactly {0, 1}: every geometric transform samples
   them with nearest neighbour and colour transforms do not touch them.
-- 3D recipes take a volume ``(C, X, Y, Z)`` float32 (as :func:`kdseg.data.volumes.load_case` returns
-  it) and a label map ``(X, Y, Z)`` uint8 with the data set's own values. Each modality is first
-  z-scored over its non-zero voxels (:func:`zscore_nonzero`; paper 004's preprocessing), then
-  cropped to ``size = (X, Y, Z)`` (padded with zeros where the volume is smaller) with
-  albumentations' ``CenterCrop3D`` / ``RandomCrop3D``. Rotation, scaling, mirroring and intensity
-  changes, which albumentations lacks in 3D, are small NumPy / ``scipy.ndimage`` functions here.
-  Label maps are only ever sampled with nearest neighbour, so their values stay a subset of the
+- 3D recipes take a patch ``(C, X, Y, Z)`` float32 whose modalities :class:`~kdseg.engine.patches.PatchSet`
+  has z-scored over their non-zero voxels (:func:`zscore_nonzero`; paper 004's preprocessing), and its
+  label map ``(X, Y, Z)`` uint8 with the data set's own values. Rotation, scaling, mirroring and
+  intensity changes, which albumentations lacks in 3D, are small NumPy / ``scipy.ndimage`` functions
+  here. Label maps are only ever sampled with nearest neighbour, so their values stay a subset of the
   source's.
 
 albumentations 2.0.8 seeding: ``A.Compose(transforms, seed=s)`` hands the *same* seed to every
@@ -57,6 +60,8 @@ __all__ = [
     "DSDRecipe",
     "KDResUNetPPRecipe",
     "Recipe",
+    "Recipe2D",
+    "Recipe3D",
     "XPNetRecipe",
     "seeded_compose",
     "zscore_nonzero",
@@ -65,14 +70,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AugmentedSample:
-    """One output of a recipe.
+    """One sample a recipe makes or changes.
 
     Attributes:
         image: 2D: ``(H, W, 3)`` uint8. 3D: ``(C, X, Y, Z)`` float32.
         mask: 2D: ``(H, W)`` uint8 in {0, 1}. 3D: ``(X, Y, Z)`` uint8 label map.
-        offset: 3D only: the source voxel index that output voxel ``(0, 0, 0)`` was cropped from
-            (negative along an axis that was padded), to shift the source affine; rotations and
-            flips applied after the crop are not reflected in it. ``None`` in 2D.
+        offset: 3D only: the case voxel that patch voxel ``(0, 0, 0)`` was cut from
+            (:attr:`kdseg.engine.patches.PatchWindow.start`); rotations and flips applied after the
+            cut are not reflected in it. ``None`` in 2D.
     """
 
     image: np.ndarray
@@ -105,16 +110,11 @@ def _draw_seed(rng: np.random.Generator) -> int:
 
 
 class Recipe(ABC):
-    """An offline augmentation recipe: what one training sample becomes in the augmented set.
+    """A paper's augmentation recipe: its name, its paper and the data it works on.
 
-    Subclasses set :attr:`name`, :attr:`paper`, :attr:`spatial_dims`, :attr:`outputs_per_copy` and
-    implement :meth:`original` and :meth:`augment`; :meth:`expand` strings them together.
-
-    Example::
-
-        recipe = RECIPES["xpnet"]
-        size = recipe.check_size([512, 512])
-        outputs = recipe.expand(image, mask, size, copies=2, seed=0, sample_id="case_001")
+    :class:`Recipe2D` makes the augmented training set of a 2D experiment; :class:`Recipe3D` changes
+    the training patches of a 3D experiment, which :class:`kdseg.engine.patches.PatchSet` cuts afresh
+    every time a case is drawn.
     """
 
     #: key in :data:`RECIPES` and in the config (``experiments.<exp>.augment.recipe``)
@@ -123,6 +123,26 @@ class Recipe(ABC):
     paper: ClassVar[str]
     #: 2 for RGB images with binary masks, 3 for multi-modal volumes with label maps
     spatial_dims: ClassVar[int]
+
+
+# --------------------------------------------------------------------------------------------------
+# 2D: RGB image + binary mask
+
+
+class Recipe2D(Recipe):
+    """2D recipe: resize to ``size``, then the albumentations transforms of :meth:`transforms`.
+
+    :meth:`expand` makes every output of one sample for an offline augmented set (:meth:`original`,
+    then :meth:`augment` per draw); :meth:`draw` makes one augmentation on the fly.
+
+    Example::
+
+        recipe = RECIPES["xpnet"]
+        size = recipe.check_size([512, 512])
+        outputs = recipe.expand(image, mask, size, copies=2, seed=0, sample_id="case_001")
+    """
+
+    spatial_dims: ClassVar[int] = 2
     #: augmented samples produced by one draw
     outputs_per_copy: ClassVar[int] = 1
 
@@ -130,14 +150,13 @@ class Recipe(ABC):
         """Return ``size`` as a tuple of ints after checking its length and values.
 
         Raises:
-            ConfigError: when ``size`` does not have :attr:`spatial_dims` positive entries.
+            ConfigError: when ``size`` does not have 2 positive entries.
         """
         values = tuple(int(s) for s in size)
-        axes = "H W" if self.spatial_dims == 2 else "X Y Z"
-        if len(values) != self.spatial_dims:
+        if len(values) != 2:
             raise ConfigError(
-                f"recipe {self.name!r} works on {self.spatial_dims}D data and needs a size of {self.spatial_dims} "
-                f"values ({axes}); got {list(values)}. Fix experiments.<exp>.augment.size (or --size)."
+                f"recipe {self.name!r} works on 2D data and needs a size of 2 values (H W); got {list(values)}. "
+                "Fix experiments.<exp>.augment.size (or --size)."
             )
         if min(values) < 1:
             raise ConfigError(f"augmentation size must be positive, got {list(values)}. Fix experiments.<exp>.augment.size.")
@@ -146,60 +165,6 @@ class Recipe(ABC):
     def outputs_per_sample(self, copies: int) -> int:
         """Number of samples :meth:`expand` writes per source sample: the original plus every draw's outputs."""
         return 1 + copies * self.outputs_per_copy
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """Preprocessing applied once before any output is made. Defaults to the identity."""
-        return image
-
-    @abstractmethod
-    def original(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...]) -> AugmentedSample:
-        """Output 0: the prepared sample brought to ``size`` without random changes."""
-
-    @abstractmethod
-    def augment(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...], rng: np.random.Generator) -> list[AugmentedSample]:
-        """The :attr:`outputs_per_copy` samples of one draw, all random choices taken from ``rng``."""
-
-    def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> AugmentedSample:
-        """One random augmentation of a sample already at the training size (on-the-fly augmentation).
-
-        The training loader calls it on copy 0 of an augmented set written with ``online=True``, with a
-        generator seeded by the sample and the epoch, so every epoch sees fresh draws and two runs the same ones.
-
-        Raises:
-            ConfigError: the recipe has no on-the-fly form (the 3D recipes).
-        """
-        raise ConfigError(f"recipe {self.name!r} has no on-the-fly form; set experiments.<exp>.augment.online: false.")
-
-    def expand(self, image: np.ndarray, mask: np.ndarray, size: Sequence[int], copies: int, seed: int, sample_id: str) -> list[AugmentedSample]:
-        """Every output for one sample; list index = the ``copy`` number in the augmented manifest.
-
-        Args:
-            image: 2D ``(H, W, 3)`` uint8 or 3D ``(C, X, Y, Z)`` float32.
-            mask: 2D ``(H, W)`` in {0, 1} or 3D ``(X, Y, Z)`` label map, uint8.
-            size: output size, ``(H, W)`` or ``(X, Y, Z)``.
-            copies: number of draws (each gives :attr:`outputs_per_copy` samples).
-            seed: base seed of the run.
-            sample_id: the source sample's id; with ``seed`` and the draw index it seeds each draw.
-
-        Returns:
-            ``1 + copies * outputs_per_copy`` samples: the original, then draw 1's outputs, draw 2's...
-        """
-        size = self.check_size(size)
-        prepared = self.prepare(image)
-        outputs = [self.original(prepared, mask, size)]
-        for draw in range(1, copies + 1):
-            outputs.extend(self.augment(prepared, mask, size, rng_for(seed, self.name, sample_id, draw)))
-        return outputs
-
-
-# --------------------------------------------------------------------------------------------------
-# 2D: RGB image + binary mask
-
-
-class _Recipe2D(Recipe):
-    """2D recipe: resize to ``size``, then the albumentations transforms of :meth:`transforms`."""
-
-    spatial_dims: ClassVar[int] = 2
 
     @staticmethod
     def _resize(size: tuple[int, ...]) -> A.Resize:
@@ -216,17 +181,44 @@ class _Recipe2D(Recipe):
         return []
 
     def original(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...]) -> AugmentedSample:
+        """Output 0: the sample resized to ``size`` without random changes."""
         return self._run(self._resize(size), image, mask)
 
     def augment(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...], rng: np.random.Generator) -> list[AugmentedSample]:
+        """The :attr:`outputs_per_copy` samples of one draw, all random choices taken from ``rng``."""
         pipeline = seeded_compose([self._resize(size), *self.transforms(size)], _draw_seed(rng))
         return [self._run(pipeline, image, mask)]
 
     def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> AugmentedSample:
+        """One random augmentation of a sample already at the training size (on-the-fly augmentation).
+
+        The training loader calls it on copy 0 of an augmented set written with ``online=True``, with a
+        generator seeded by the sample and the epoch, so every epoch sees fresh draws and two runs the same ones.
+        """
         return self._run(seeded_compose(self.transforms(tuple(image.shape[:2])), _draw_seed(rng)), image, mask)
 
+    def expand(self, image: np.ndarray, mask: np.ndarray, size: Sequence[int], copies: int, seed: int, sample_id: str) -> list[AugmentedSample]:
+        """Every output for one sample; list index = the ``copy`` number in the augmented manifest.
 
-class KDResUNetPPRecipe(_Recipe2D):
+        Args:
+            image: ``(H, W, 3)`` uint8.
+            mask: ``(H, W)`` uint8 in {0, 1}.
+            size: output size, ``(H, W)``.
+            copies: number of draws (each gives :attr:`outputs_per_copy` samples).
+            seed: base seed of the run.
+            sample_id: the source sample's id; with ``seed`` and the draw index it seeds each draw.
+
+        Returns:
+            ``1 + copies * outputs_per_copy`` samples: the original, then draw 1's outputs, draw 2's...
+        """
+        size = self.check_size(size)
+        outputs = [self.original(image, mask, size)]
+        for draw in range(1, copies + 1):
+            outputs.extend(self.augment(image, mask, size, rng_for(seed, self.name, sample_id, draw)))
+        return outputs
+
+
+class KDResUNetPPRecipe(Recipe2D):
     """Paper 000, KD-ResUNet++ (Kang & Gwak, MediaEval 2020): rot90 × k and the flip of each rotation.
 
     The paper: "we used 2 augmentation strategies (rotation and horizontal flipping) to generate new
@@ -270,7 +262,7 @@ class KDResUNetPPRecipe(_Recipe2D):
         return [rotated, flipped]
 
 
-class AttUNetTransferRecipe(_Recipe2D):
+class AttUNetTransferRecipe(Recipe2D):
     """Paper 002, transfer of knowledge with attention (Khadka, MediaEval 2020): flips, ±5° rotation, elastic, channel shift, sun flare.
 
     The paper: "Images were normalized in the range of [-1,1] and resized to 256 × 256. Augmentation
@@ -301,7 +293,7 @@ class AttUNetTransferRecipe(_Recipe2D):
         ]
 
 
-class XPNetRecipe(_Recipe2D):
+class XPNetRecipe(Recipe2D):
     """Paper 001, XP-Net (Ragu B et al., EndoCV2022): rotation, flips, perspective, brightness/contrast/hue.
 
     The paper: "All the models were trained with an input image size of 512x512. The data
@@ -335,19 +327,6 @@ class XPNetRecipe(_Recipe2D):
 # 3D: multi-modal volume + label map
 
 
-def _crop_or_pad(crop: A.BasicTransform, volume: np.ndarray, labels: np.ndarray, seed: int) -> AugmentedSample:
-    """Apply an albumentations 3D crop (which pads when needed) and report the source offset of voxel 0."""
-    pipeline = seeded_compose([crop], seed, save_applied_params=True)
-    result = pipeline(volume=np.moveaxis(volume, 0, -1), mask3d=labels)
-    params = result["applied_transforms"][0][1]
-    starts = params["crop_coords"][0::2]
-    pads = params["pad_params"] or {}
-    before = (pads.get("pad_front", 0), pads.get("pad_top", 0), pads.get("pad_left", 0))
-    x, y, z = (int(start - pad) for start, pad in zip(starts, before))
-    image = np.ascontiguousarray(np.moveaxis(result["volume"], -1, 0), dtype=np.float32)
-    return AugmentedSample(image, np.ascontiguousarray(result["mask3d"]), (x, y, z))
-
-
 def _mirror(sample: AugmentedSample, rng: np.random.Generator, probability: float = 0.5) -> AugmentedSample:
     """Flip each spatial axis with ``probability`` (albumentations has no 3D flip; ``CubicSymmetry`` also permutes axes)."""
     axes = tuple(axis for axis in range(3) if rng.random() < probability)
@@ -378,27 +357,21 @@ def _rotate_and_scale(sample: AugmentedSample, angles: Sequence[float], scale: f
     return AugmentedSample(image.astype(np.float32, copy=False), labels, sample.offset)
 
 
-class _Recipe3D(Recipe):
-    """3D recipe: z-score, crop to ``size`` (random for draws, centred for copy 0), then :meth:`transform`."""
+class Recipe3D(Recipe):
+    """3D recipe: the random changes :meth:`transform` makes to each training patch.
+
+    :class:`kdseg.engine.patches.PatchSet` z-scores the case (:func:`zscore_nonzero`), cuts a patch
+    (zero-padded where the case is smaller) and hands it here; nothing is written to disk.
+    """
 
     spatial_dims: ClassVar[int] = 3
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        return zscore_nonzero(image)
-
-    def original(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...]) -> AugmentedSample:
-        return _crop_or_pad(A.CenterCrop3D(size=size, pad_if_needed=True), image, mask, seed=0)
-
-    def augment(self, image: np.ndarray, mask: np.ndarray, size: tuple[int, ...], rng: np.random.Generator) -> list[AugmentedSample]:
-        cropped = _crop_or_pad(A.RandomCrop3D(size=size, pad_if_needed=True), image, mask, _draw_seed(rng))
-        return [self.transform(cropped, rng)]
-
     @abstractmethod
     def transform(self, sample: AugmentedSample, rng: np.random.Generator) -> AugmentedSample:
-        """The random changes applied to a crop."""
+        """The random changes applied to a patch, all random choices taken from ``rng``."""
 
 
-class BratsEnsembleKDRecipe(_Recipe3D):
+class BratsEnsembleKDRecipe(Recipe3D):
     """Paper 004, ensemble KD for brain tumours (Nalwade & Kisa): crop, rotation, scaling, mirroring, contrast and shift.
 
     The paper: "During the pre-processing of data, for each input image, all input volumes
@@ -407,10 +380,10 @@ class BratsEnsembleKDRecipe(_Recipe3D):
     rotation, scaling, mirroring. Moreover, for each modality, contrast and intensity shift
     augmentations are applied." and "we use a patch size of 128x128x128".
 
-    The z-scoring (:func:`zscore_nonzero`) happens before augmentation, as the paper's preprocessing.
-    Copy 0 = the centred crop (zero-padded where the volume is smaller). Each draw = albumentations
-    ``RandomCrop3D`` to ``size`` (random zero padding where smaller), then (NumPy/SciPy, ranges from
-    the Isensee et al. 2018 BraTS pipeline the paper adopts, which it does not state itself):
+    The z-scoring (:func:`zscore_nonzero`) and the crop are :class:`~kdseg.engine.patches.PatchSet`'s:
+    it z-scores the whole case, as the paper's preprocessing, and cuts a fresh patch of ``augment.size``
+    every time the case is drawn. Each patch then gets (NumPy/SciPy, ranges from the Isensee et al.
+    2018 BraTS pipeline the paper adopts, which it does not state itself):
     rotation about each axis by an angle uniform in ±15° together with an isotropic zoom uniform in
     [0.9, 1.1] (``scipy.ndimage.affine_transform``: trilinear for the image, nearest for the labels,
     zero fill), mirroring of each axis with probability 0.5, and per modality a contrast change
@@ -438,7 +411,7 @@ class BratsEnsembleKDRecipe(_Recipe3D):
         return AugmentedSample(image.astype(np.float32, copy=False), sample.mask, sample.offset)
 
 
-class DSDRecipe(_Recipe3D):
+class DSDRecipe(Recipe3D):
     """Paper 003, dual self-distillation (Banerjee et al., ISBI 2024): random crop, flips, intensity scale and shift.
 
     The paper names no augmentation; it says "The experiments were conducted with PyTorch v1.12,
@@ -450,9 +423,10 @@ class DSDRecipe(_Recipe3D):
 
     Differences from the tutorial: the z-scoring over non-zero voxels (:func:`zscore_nonzero`) is done
     on the whole volume before augmentation (as for paper 004) rather than on the crop; the crop is
-    albumentations ``RandomCrop3D`` (zero padding where the volume is smaller); flips and the intensity
-    changes are NumPy: ``x · (1 + f) + o`` with ``f`` and ``o`` uniform in ±0.1, shared by all
-    modalities as in MONAI. Copy 0 = the centred crop.
+    :class:`~kdseg.engine.patches.PatchSet`'s fresh patch per draw (centred on a labelled voxel with
+    probability ``augment.foreground``, zero padding where the volume is smaller); flips and the
+    intensity changes are NumPy: ``x · (1 + f) + o`` with ``f`` and ``o`` uniform in ±0.1, shared by
+    all modalities as in MONAI.
     """
 
     name: ClassVar[str] = "dsd"
@@ -467,7 +441,7 @@ class DSDRecipe(_Recipe3D):
         return AugmentedSample((sample.image * factor + shift).astype(np.float32, copy=False), sample.mask, sample.offset)
 
 
-#: recipe name → recipe, the names ``kdseg-augment --recipe`` and the config accept
+#: recipe name → recipe, the names ``kdseg-augment --recipe`` and the config accept (kdseg-augment refuses the 3D ones)
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (KDResUNetPPRecipe(), XPNetRecipe(), AttUNetTransferRecipe(), DSDRecipe(), BratsEnsembleKDRecipe())

@@ -95,7 +95,7 @@ class AugmentedSet(Dataset):
     patches with :class:`kdseg.engine.patches.PatchSet` instead).
 
     A set written with ``online=True`` holds each training image once, at the training size; every epoch
-    each image is then augmented afresh with its recipe's :meth:`~kdseg.augment.recipes.Recipe.draw`, from a
+    each image is then augmented afresh with its recipe's :meth:`~kdseg.augment.recipes.Recipe2D.draw`, from a
     generator seeded by (the set's seed, the recipe, the image, the epoch), so batches do not depend on the
     number of workers and two runs see the same ones.
 
