@@ -39,7 +39,7 @@ def _volume_pair() -> tuple[np.ndarray, np.ndarray]:
 def _patch() -> AugmentedSample:
     """The whole :func:`_volume_pair` case as PatchSet hands a patch to a 3D recipe: z-scored, with its start voxel."""
     volume, labels = _volume_pair()
-    return AugmentedSample(zscore_nonzero(volume), labels, (0, 0, 0))
+    return AugmentedSample(zscore_nonzero(volume), labels)
 
 
 def _transformed(name: str, draws: int, seed: int) -> list[AugmentedSample]:
@@ -90,7 +90,6 @@ def test_2d_outputs_shapes_dtypes_binary_masks(name: str) -> None:
         assert out.image.shape == (*SIZE_2D, 3) and out.image.dtype == np.uint8
         assert out.mask.shape == SIZE_2D and out.mask.dtype == np.uint8
         assert set(np.unique(out.mask)) <= {0, 1}
-        assert out.offset is None
     # copy 0 is the plain resize, whatever the seed
     other_seed = recipe.expand(image, mask, SIZE_2D, copies=0, seed=99, sample_id="s1")
     assert len(other_seed) == 1
@@ -210,7 +209,6 @@ def test_3d_transform_keeps_shape_dtype_and_label_values(name: str) -> None:
         assert out.image.shape == patch.image.shape and out.image.dtype == np.float32
         assert out.mask.shape == patch.mask.shape and out.mask.dtype == np.uint8
         assert set(np.unique(out.mask)) == set(LABELS_3D)  # nearest neighbour: no new values, none lost
-        assert out.offset == patch.offset
 
 
 def test_brats_ensemble_kd_keeps_labels_aligned() -> None:

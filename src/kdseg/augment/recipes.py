@@ -75,14 +75,10 @@ class AugmentedSample:
     Attributes:
         image: 2D: ``(H, W, 3)`` uint8. 3D: ``(C, X, Y, Z)`` float32.
         mask: 2D: ``(H, W)`` uint8 in {0, 1}. 3D: ``(X, Y, Z)`` uint8 label map.
-        offset: 3D only: the case voxel that patch voxel ``(0, 0, 0)`` was cut from
-            (:attr:`kdseg.engine.patches.PatchWindow.start`); rotations and flips applied after the
-            cut are not reflected in it. ``None`` in 2D.
     """
 
     image: np.ndarray
     mask: np.ndarray
-    offset: tuple[int, int, int] | None = None
 
 
 def seeded_compose(transforms: Sequence[A.BasicTransform], seed: int, **compose_kwargs: Any) -> A.Compose:
@@ -334,7 +330,7 @@ def _mirror(sample: AugmentedSample, rng: np.random.Generator, probability: floa
         return sample
     image = np.ascontiguousarray(np.flip(sample.image, axis=tuple(a + 1 for a in axes)))
     mask = np.ascontiguousarray(np.flip(sample.mask, axis=axes))
-    return AugmentedSample(image, mask, sample.offset)
+    return AugmentedSample(image, mask)
 
 
 def _rotation_matrix(angles: Sequence[float]) -> np.ndarray:
@@ -354,7 +350,7 @@ def _rotate_and_scale(sample: AugmentedSample, angles: Sequence[float], scale: f
     shift = centre - matrix @ centre
     image = np.stack([ndimage.affine_transform(channel, matrix, shift, order=1, mode="constant", cval=0.0) for channel in sample.image])
     labels = ndimage.affine_transform(sample.mask, matrix, shift, order=0, mode="constant", cval=0)
-    return AugmentedSample(image.astype(np.float32, copy=False), labels, sample.offset)
+    return AugmentedSample(image.astype(np.float32, copy=False), labels)
 
 
 class Recipe3D(Recipe):
@@ -408,7 +404,7 @@ class BratsEnsembleKDRecipe(Recipe3D):
         means = sample.image.mean(axis=(1, 2, 3), dtype=np.float64).astype(np.float32)
         per_channel = (slice(None), None, None, None)
         image = means[per_channel] + contrast[per_channel] * (sample.image - means[per_channel]) + shift[per_channel]
-        return AugmentedSample(image.astype(np.float32, copy=False), sample.mask, sample.offset)
+        return AugmentedSample(image.astype(np.float32, copy=False), sample.mask)
 
 
 class DSDRecipe(Recipe3D):
@@ -438,7 +434,7 @@ class DSDRecipe(Recipe3D):
         sample = _mirror(sample, rng)
         factor = np.float32(1.0 + rng.uniform(-self.max_scale, self.max_scale))
         shift = np.float32(rng.uniform(-self.max_shift, self.max_shift))
-        return AugmentedSample((sample.image * factor + shift).astype(np.float32, copy=False), sample.mask, sample.offset)
+        return AugmentedSample((sample.image * factor + shift).astype(np.float32, copy=False), sample.mask)
 
 
 #: recipe name → recipe, the names ``kdseg-augment --recipe`` and the config accept (kdseg-augment refuses the 3D ones)

@@ -188,7 +188,7 @@ class PatchSet(Dataset):
         rng = self._rng(index)
         window = self._window(case, rng)
         box = tuple(slice(a, a + s) for a, s in zip(window.start, self.size))
-        sample = AugmentedSample(case.image[(slice(None), *box)], case.labels[box], window.start)
+        sample = AugmentedSample(case.image[(slice(None), *box)], case.labels[box])
         if self.recipe is not None:
             sample = self.recipe.transform(sample, rng)
         target = training_targets(sample.mask, row["label_convention"], self.targets)
