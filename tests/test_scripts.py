@@ -1,5 +1,6 @@
 """scripts/job_times.py: per-job figures read back from Snakemake's benchmark files; scripts/gpu_run.sh:
-what it prepares, what its dry run sends, and the summary of a GPU run."""
+what it prepares, what its dry run sends, and the summary of a GPU run; scripts/probe_3d_components.py: the
+split of a 3D prediction's errors into scattered false positives and the tumour."""
 
 from __future__ import annotations
 
@@ -154,3 +155,32 @@ def test_gpu_run_summary_sets_each_runtime_beside_the_papers_and_the_peak(tmp_pa
     assert run["steps"] == [{"step": "install", "seconds": 12.0, "exit_status": 0}, {"step": "benchmark", "seconds": 95.0, "exit_status": 124}]
     assert [row["runtime"] for row in run["runtimes"]] == ["pytorch_cuda_graph_fp16", "pytorch_eager_fp32", "onnxruntime"]  # fastest first
     assert run["runtimes"][0]["peak_fraction"]["64"] == pytest.approx(2e9 * 9890 / 989e12)
+
+
+def test_component_probe_separates_scattered_false_positives(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    reference = np.zeros((20, 20, 10), np.uint8)
+    reference[5:11, 5:11, 2:6] = 2  # the tumour: 144 voxels
+    brain = np.zeros_like(reference)
+    brain[:, :, :8] = 1
+    prediction = reference.copy()
+    prediction[15, 15, 9] = 1  # a false positive outside the brain
+    prediction[1, 18, 1] = 4  # and one inside it
+    case = tmp_path / "source" / "case1"
+    case.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(reference, affine), case / "OTMultiClass.nii.gz")
+    nib.save(nib.Nifti1Image(brain, affine), case / "brainmask.nii.gz")
+    model = tmp_path / "exp" / "predictions" / "unet3d"
+    model.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(prediction, affine), model / "case1.nii.gz")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "probe_3d_components.py"), str(model.parent), "--source", str(tmp_path / "source")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    cells = [cell.strip() for cell in result.stdout.splitlines()[-1].strip("|").split("|")]
+    dice = 2 * 144 / (146 + 144)
+    assert cells == ["exp", "unet3d", "case1", f"{dice:.3f}", "3", f"{146 / 144:.2f}", f"{1 / 146:.1%}", "1.000"]
