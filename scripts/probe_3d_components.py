@@ -18,21 +18,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
+
+from kdseg.data.volumes import load_nifti
+from kdseg.metrics.volumetric import region_dice
 
 LABEL_FILE = "OTMultiClass.nii.gz"
 BRAIN_FILE = "brainmask.nii.gz"
 
 
 def _read_mask(path: Path) -> np.ndarray:
-    return np.asarray(nib.load(path).dataobj) > 0
-
-
-def _dice(prediction: np.ndarray, reference: np.ndarray) -> float:
-    total = prediction.sum() + reference.sum()
-    return float(2 * (prediction & reference).sum() / total) if total else float("nan")
+    return load_nifti(path)[0] > 0
 
 
 def component_row(prediction_path: Path, case_folder: Path) -> dict[str, float | int | str]:
@@ -44,11 +41,11 @@ def component_row(prediction_path: Path, case_folder: Path) -> dict[str, float |
     components, count = ndimage.label(prediction, structure=np.ones((3, 3, 3)))
     largest = components == (np.argmax(np.bincount(components.ravel())[1:]) + 1) if count else prediction
     return {
-        "wt_dice": _dice(prediction, reference),
+        "wt_dice": region_dice(prediction, reference),
         "components": int(count),
         "volume_ratio": float(prediction.sum() / max(reference.sum(), 1)),
         "outside_brain": float((prediction & ~brain).sum() / max(prediction.sum(), 1)),
-        "largest_component_wt_dice": _dice(largest, reference),
+        "largest_component_wt_dice": region_dice(largest, reference),
     }
 
 

@@ -71,8 +71,8 @@ import torch
 from kdseg.data.images import png_bytes, read_rgb
 from kdseg.data.volumes import load_case, nifti_bytes
 from kdseg.engine.checkpoint import load_model
-from kdseg.engine.data import normalise_image, resize_image, zscore_nonzero
-from kdseg.engine.inference import predict_volume, probabilities_to_labels
+from kdseg.engine.data import normalise_image, resize_image
+from kdseg.engine.inference import predict_label_map
 from kdseg.engine.trainer import resolve_device
 from kdseg.export.onnx import OnnxModel, fixed_input_size, network_input, onnxruntime_session, subset_rows
 from kdseg.models import SegmentationModel
@@ -471,9 +471,7 @@ def _end_to_end(runtime: Runtime, rows: pd.DataFrame, meta: dict[str, Any], size
         begin = time.perf_counter()
         if meta["spatial_dims"] == 3:
             volume, affine = load_case(row["image"])
-            targets = meta.get("targets", "regions")
-            probs = predict_volume([runtime], zscore_nonzero(volume), size, device=device, targets=targets)
-            labels = probabilities_to_labels(probs, targets, meta.get("label_convention", "brats"), threshold)
+            labels = predict_label_map([runtime], volume, meta, meta.get("label_convention", "brats"), threshold, patch_size=size, device=device)
             (scratch / f"{row['id']}.nii.gz").write_bytes(nifti_bytes(labels, affine))
         else:
             rgb = read_rgb(row["image"])

@@ -19,8 +19,7 @@ import torch
 from kdseg.data.manifest import read_manifest, read_split, select_subset
 from kdseg.data.volumes import label_regions, load_case, write_nifti
 from kdseg.engine.checkpoint import load_model
-from kdseg.engine.data import zscore_nonzero
-from kdseg.engine.inference import predict_volume, probabilities_to_labels
+from kdseg.engine.inference import model_targets, predict_label_map
 from kdseg.engine.trainer import resolve_device
 from kdseg.utils.errors import ConfigError, DataError
 from kdseg.utils.io import atomic_directory, write_csv, write_json
@@ -65,9 +64,9 @@ def pseudolabel(
         raise ConfigError("ensemble pseudo-labelling is implemented for 3D (brain) teachers, as in paper 004.")
     if len({meta["modalities"] for meta in metas}) != 1:
         raise ConfigError(f"the teachers were trained on different modalities: {[m['modalities'] for m in metas]}.")
-    targets = metas[0].get("targets", "regions")
-    if any(meta.get("targets", "regions") != targets for meta in metas):
-        raise ConfigError(f"the teachers predict different targets ({[m.get('targets', 'regions') for m in metas]}); their outputs cannot be averaged.")
+    targets = [model_targets(meta) for meta in metas]
+    if len(set(targets)) != 1:
+        raise ConfigError(f"the teachers predict different targets ({targets}); their outputs cannot be averaged.")
     rows = select_subset(read_manifest(manifest), read_split(split), subset)
     if rows.empty:
         raise DataError(f"the {subset!r} subset of {split} is empty: there are no cases to pseudo-label.")
@@ -77,8 +76,7 @@ def pseudolabel(
         labelled = rows.copy()
         for index, row in progress(list(rows.iterrows()), desc="pseudo-label", unit="case"):
             image, affine = load_case(row["image"])
-            probs = predict_volume(models, zscore_nonzero(image), metas[0]["size"], device=torch_device, targets=targets)
-            labels = probabilities_to_labels(probs, targets, row["label_convention"], threshold)
+            labels = predict_label_map(models, image, metas[0], row["label_convention"], threshold, device=torch_device)
             write_nifti(folder / "labels" / f"{row['id']}.nii.gz", labels, affine)
             labelled.loc[index, "mask"] = str(out / "labels" / f"{row['id']}.nii.gz")
             region_volumes.append(label_regions(labels, row["label_convention"]).reshape(3, -1).sum(1))

@@ -25,8 +25,7 @@ from kdseg.data.images import read_mask, read_rgb, write_png
 from kdseg.data.manifest import read_manifest, read_split, select_subset
 from kdseg.data.volumes import label_regions, load_case, load_nifti, write_nifti
 from kdseg.engine.checkpoint import load_model
-from kdseg.engine.data import zscore_nonzero
-from kdseg.engine.inference import predict_image, predict_volume, probabilities_to_labels
+from kdseg.engine.inference import model_targets, predict_image, predict_label_map
 from kdseg.engine.trainer import resolve_device
 from kdseg.metrics.binary import image_metrics, summarise
 from kdseg.metrics.volumetric import case_metrics
@@ -90,7 +89,7 @@ def evaluate(
     loaded = [load_model(c, torch_device) for c in checkpoints]
     models, meta = [m for m, _ in loaded], dict(loaded[0][1])
     if len(loaded) > 1:
-        if any(m["spatial_dims"] != 3 or m.get("targets", "regions") != meta.get("targets", "regions") for _, m in loaded):
+        if any(m["spatial_dims"] != 3 or model_targets(m) != model_targets(meta) for _, m in loaded):
             raise DataError(f"an ensemble is scored for 3D models that predict the same targets; got {', '.join(map(str, checkpoints))}.")
         meta["model"] = "ensemble"
     if name:
@@ -148,8 +147,7 @@ def _evaluate_image(model: Any, meta: dict[str, Any], row: pd.Series, threshold:
 def _evaluate_volume(models: list[Any], meta: dict[str, Any], row: pd.Series, threshold: float, folder: Path, device: torch.device) -> dict[str, float]:
     image, affine = load_case(row["image"])
     labels, _ = load_nifti(row["mask"])
-    convention, targets = row["label_convention"], meta.get("targets", "regions")
-    probs = predict_volume(models, zscore_nonzero(image), meta["size"], device=device, targets=targets)
-    written = probabilities_to_labels(probs, targets, convention, threshold)
+    convention = row["label_convention"]
+    written = predict_label_map(models, image, meta, convention, threshold, device=device)
     write_nifti(folder / f"{row['id']}.nii.gz", written, affine)
     return case_metrics(label_regions(written, convention), label_regions(labels, convention), voxel_spacing(affine))

@@ -13,19 +13,34 @@ regions of that map, which is what every 3D score is computed from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from kdseg.data.volumes import class_labels, label_regions, regions_to_labels
+from kdseg.data.volumes import class_labels, label_regions, regions_to_labels, zscore_nonzero
 from kdseg.engine.data import normalise_image, resize_image
 from kdseg.engine.patches import TARGETS
 from kdseg.models import SegmentationModel
 from kdseg.utils.options import look_up_option
 
-__all__ = ["output_probabilities", "predict_image", "predict_logits", "predict_volume", "predicted_regions", "probabilities_to_labels"]
+__all__ = [
+    "model_targets",
+    "output_probabilities",
+    "predict_image",
+    "predict_label_map",
+    "predict_logits",
+    "predict_volume",
+    "predicted_regions",
+    "probabilities_to_labels",
+]
+
+
+def model_targets(meta: Mapping[str, Any]) -> str:
+    """What a 3D checkpoint's network predicts (its ``meta["targets"]``); checkpoints written before the
+    key existed predict ``regions``."""
+    return meta.get("targets", "regions")
 
 
 def output_probabilities(logits: torch.Tensor, targets: str = "regions") -> torch.Tensor:
@@ -98,3 +113,22 @@ def predict_volume(
             prob = torch.flip(prob, axes) if axes else prob
             total = prob if total is None else total + prob
     return (total / (len(models) * len(flips)))[0].float().cpu().numpy()
+
+
+def predict_label_map(
+    models: SegmentationModel | Sequence[SegmentationModel],
+    volume: np.ndarray,
+    meta: Mapping[str, Any],
+    convention: str,
+    threshold: float = 0.5,
+    *,
+    patch_size: Sequence[int] | None = None,
+    mirror: bool = False,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """The label map (X, Y, Z) in ``convention`` written for a raw case (C, X, Y, Z): z-scored, predicted by
+    ``models`` (averaged, see :func:`predict_volume`) at ``patch_size`` (default: the checkpoint's training
+    size, ``meta["size"]``) and read by :func:`probabilities_to_labels` for the checkpoint's targets."""
+    targets = model_targets(meta)
+    probs = predict_volume(models, zscore_nonzero(volume), patch_size or meta["size"], mirror=mirror, device=device, targets=targets)
+    return probabilities_to_labels(probs, targets, convention, threshold)

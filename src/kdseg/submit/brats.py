@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from kdseg.data.conversion import brats as brats_layout
-from kdseg.data.volumes import load_case, nifti_bytes, regions_to_labels
+from kdseg.data.volumes import label_regions, load_case, nifti_bytes, regions_to_labels
 from kdseg.engine.checkpoint import load_checkpoint
-from kdseg.engine.data import zscore_nonzero
-from kdseg.engine.inference import predict_volume, predicted_regions
+from kdseg.engine.inference import predict_label_map
 from kdseg.export.onnx import OnnxModel, onnxruntime_session, subset_rows
 from kdseg.submit.common import is_split_source
 from kdseg.submit.validate import BRATS_LABELS, validate_brats
@@ -125,11 +124,10 @@ def package_brats(
         volume, affine = load_case(files)
         if volume.shape[0] != len(modalities):
             raise DataError(f"case {case} has {volume.shape[0]} channel(s) but the model was trained on {len(modalities)} ({', '.join(modalities)}).")
-        targets = meta.get("targets", "regions")
-        probs = predict_volume([model], zscore_nonzero(volume), meta["size"], mirror=mirror, targets=targets)
         # the model's own label map (its data set's convention), then written in the package's convention
-        regions = predicted_regions(probs, targets, meta.get("label_convention", "brats"), threshold)
-        members[f"{case}.nii.gz"] = nifti_bytes(regions_to_labels(regions, convention), affine)
+        model_convention = meta.get("label_convention", "brats")
+        regions = label_regions(predict_label_map([model], volume, meta, model_convention, threshold, mirror=mirror), model_convention)
+        members[f"{case}.nii.gz"] = nifti_bytes(regions_to_labels(regions.astype(bool), convention), affine)
         geometry[case] = (volume.shape[1:], np.asarray(affine))
     archive = zip_bytes(members)
     validate_brats(archive, geometry, labels)
