@@ -218,23 +218,31 @@ def augmented_flag(wildcards, input):
     return f"--augmented {input.augmented}" if "augmented" in input.keys() else ""
 
 
+def init_input(exp, settings):
+    """The weights a model starts from: another model of the experiment (init_from) or a file (init_checkpoint)."""
+    if settings["init_from"]:
+        return {"init": model_checkpoint(exp, settings["init_from"])}
+    if settings["init_checkpoint"]:
+        return {"init": settings["init_checkpoint"]}
+    return {}
+
+
+def init_flag(wildcards, input):
+    return f"--init {input.init}" if "init" in input.keys() else ""
+
+
 def get_train_inputs(wildcards):
     """Data of the experiment, its augmented set (2D) and, for fine-tuning, the initial weights."""
     require_stage(wildcards, "train")
-    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
     settings = get_model_settings(wildcards.exp, wildcards.model)
-    if settings["init_from"]:
-        inputs["init"] = model_checkpoint(wildcards.exp, settings["init_from"])
-    elif settings["init_checkpoint"]:
-        inputs["init"] = settings["init_checkpoint"]
-    return inputs
+    return get_experiment_data(wildcards) | augmented_input(wildcards.exp) | init_input(wildcards.exp, settings)
 
 
 def get_distill_inputs(wildcards):
-    """Data, augmented set (2D), the teachers' weights, and pseudo-labels where used."""
+    """Data, augmented set (2D), initial weights where given, the teachers' weights, and pseudo-labels where used."""
     require_stage(wildcards, "distill")
     settings = get_model_settings(wildcards.exp, wildcards.model)
-    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp)
+    inputs = get_experiment_data(wildcards) | augmented_input(wildcards.exp) | init_input(wildcards.exp, settings)
     inputs["teachers"] = [model_checkpoint(wildcards.exp, t) for t in settings["teachers"]]
     if settings["distill"].get("pseudolabels"):
         inputs["pseudolabels"] = f"{RESULTS}/{wildcards.exp}/pseudolabels/{wildcards.model}"

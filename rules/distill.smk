@@ -19,6 +19,7 @@ rule distill_student:
     params:
         settings=get_settings_json,
         augmented=augmented_flag,
+        init=init_flag,
         teachers=lambda wc, input: " ".join(f"--teacher {p}" for p in input.teachers),
         pseudolabels=lambda wc, input: f"--pseudolabels {input.pseudolabels}" if "pseudolabels" in input.keys() else "",
         out_dir=subpath(output.model, parent=True),
@@ -34,5 +35,5 @@ rule distill_student:
         runtime=480,
     shell:
         "kdseg-train --settings {params.settings:q} --manifest {input.manifest} --split {input.split}"
-        " {params.augmented} {params.teachers} {params.pseudolabels}"
+        " {params.augmented} {params.init} {params.teachers} {params.pseudolabels}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

@@ -52,7 +52,7 @@ rule train_model:
     params:
         settings=get_settings_json,
         augmented=augmented_flag,
-        init=lambda wc, input: f"--init {input.init}" if "init" in input.keys() else "",
+        init=init_flag,
         out_dir=subpath(output.model, parent=True),
     conda:
         "../envs/torch.yaml"

@@ -14,12 +14,22 @@ experiment's manifest and split with batches drawn on the fly from the training 
 
 ``plot`` draws the rows of several probes side by side (validation Dice, max |logit|, dead-wrong share).
 
+``bn-drift`` reads a trained checkpoint and asks whether its batch-norm running statistics still describe
+the activations they normalise. It scores the validation images twice, with the running statistics
+(evaluation mode, as inference runs) and with each batch's own statistics. For every BatchNorm layer, in
+forward order, it prints the ratio of the batch's variance to the running variance (1 where they agree)
+as a Markdown table. A ratio far from 1 that grows from layer to layer shows a drift that compounds; the
+multiplicative attention gates of ResUNet++ square it at each decoder stage. The logits above are measured
+in evaluation mode, so a drift inflates ``max_abs_logit`` and ``dead_wrong`` there.
+
 Example::
 
     python scripts/probe_2d_training.py train --manifest results/data/kvasir_seg/manifest.csv \\
         --split results/data/kvasir_seg/splits/medico2020.csv --arch resunetpp --loss dice --steps 1500 \\
         --out reports/cpu-2core/diagnosis/resunetpp_dice.csv
     python scripts/probe_2d_training.py plot reports/cpu-2core/diagnosis/*.csv --out reports/cpu-2core/diagnosis/curves.png
+    python scripts/probe_2d_training.py bn-drift results/cpu/kd_resunetpp/train/resunetpp/model.pt \
+        --manifest results/data/kvasir_seg/manifest.csv --split results/data/kvasir_seg/splits/medico2020.csv
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import torch
 
 from kdseg.data.images import read_mask, read_rgb
 from kdseg.data.manifest import read_manifest, read_split, select_subset
+from kdseg.engine.checkpoint import load_model
 from kdseg.engine.data import normalise_image, resize_image, resize_mask
 from kdseg.losses import create_loss
 from kdseg.models import create_model
@@ -85,6 +96,57 @@ def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torc
     return {"val_dice": float(np.mean(dices)), "max_abs_logit": max_logit, "dead_wrong": dead / pixels}
 
 
+def _mean_dice(logits: torch.Tensor, masks: torch.Tensor) -> float:
+    pred, truth = logits > 0, masks > 0.5
+    inter = (pred & truth).sum((1, 2, 3)).float()
+    total = (pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))).float()
+    return float(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).mean())
+
+
+@torch.inference_mode()
+def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int = 8) -> tuple[dict[str, dict[str, float]], list[tuple[str, float, float]]]:
+    """Score ``images`` with running and with batch statistics, and measure each BatchNorm layer's drift.
+
+    Returns ({mode: {val_dice, max_abs_logit}} for ``running`` and ``batch``, [(layer, max, median of
+    batch variance / running variance over its channels)] in forward order, from the first batch).
+    """
+    scores = {}
+    for mode, training in (("running", False), ("batch", True)):
+        # batch statistics without touching the running ones: momentum 0 leaves them as they are
+        saved = {m: m.momentum for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+        for module in saved:
+            module.momentum = 0.0
+        network.train(training)
+        logits = torch.cat([network(images[i : i + batch_size]).float() for i in range(0, len(images), batch_size)])
+        for module, momentum in saved.items():
+            module.momentum = momentum
+        scores[mode] = {"val_dice": _mean_dice(logits, masks), "max_abs_logit": float(logits.abs().max())}
+    network.eval()
+    ratios: list[tuple[str, float, float]] = []
+
+    def record(name: str):
+        def hook(module: torch.nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+            dims = [0, *range(2, inputs[0].ndim)]
+            ratio = inputs[0].float().var(dim=dims) / (module.running_var + module.eps)
+            ratios.append((name, float(ratio.max()), float(ratio.median())))
+
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in network.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    network(images[:batch_size])
+    for handle in handles:
+        handle.remove()
+    return scores, ratios
+
+
+def drift_report(scores: dict[str, dict[str, float]], ratios: list[tuple[str, float, float]]) -> str:
+    lines = ["| statistics | validation Dice | max \\|logit\\| |", "| --- | ---: | ---: |"]
+    lines += [f"| {mode} | {s['val_dice']:.4f} | {s['max_abs_logit']:.3g} |" for mode, s in scores.items()]
+    lines += ["", "| BatchNorm layer (forward order) | batch / running variance, max | median |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {high:.3g} | {median:.3g} |" for name, high, median in ratios]
+    return "\n".join(lines)
+
+
 def plot(csvs: list[Path], out: Path) -> None:
     import matplotlib
 
@@ -112,6 +174,11 @@ def main() -> None:
     plotter = commands.add_parser("plot", help="draw probe CSVs side by side")
     plotter.add_argument("csvs", nargs="+", type=Path)
     plotter.add_argument("--out", required=True, type=Path)
+    drift = commands.add_parser("bn-drift", help="batch-norm running statistics of a checkpoint against its validation batches")
+    drift.add_argument("checkpoint", type=Path)
+    drift.add_argument("--manifest", required=True)
+    drift.add_argument("--split", required=True)
+    drift.add_argument("--threads", type=int, default=2)
     parser = commands.add_parser("train", help="train one variant and write its probe CSV")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--split", required=True)
@@ -133,6 +200,12 @@ def main() -> None:
     args = top.parse_args()
     if args.command == "plot":
         plot(args.csvs, args.out)
+        return
+    if args.command == "bn-drift":
+        torch.set_num_threads(args.threads)
+        network, meta = load_model(args.checkpoint)
+        images, masks = load_subset(read_manifest(args.manifest), read_split(args.split), "val", int(meta["size"][0]), meta["input_range"])
+        print(drift_report(*batch_norm_drift(network, images, masks)))
         return
 
     torch.set_num_threads(args.threads)

@@ -1,6 +1,7 @@
 """scripts/job_times.py: per-job figures read back from Snakemake's benchmark files; scripts/gpu_run.sh:
 what it prepares, what its dry run sends, and the summary of a GPU run; scripts/probe_3d_components.py: the
-split of a 3D prediction's errors into scattered false positives and the tumour."""
+split of a 3D prediction's errors into scattered false positives and the tumour; scripts/probe_2d_training.py:
+the batch-norm drift of a trained 2D network."""
 
 from __future__ import annotations
 
@@ -184,3 +185,45 @@ def test_component_probe_separates_scattered_false_positives(tmp_path):
     cells = [cell.strip() for cell in result.stdout.splitlines()[-1].strip("|").split("|")]
     dice = 2 * 144 / (146 + 144)
     assert cells == ["exp", "unet3d", "case1", f"{dice:.3f}", "3", f"{146 / 144:.2f}", f"{1 / 146:.1%}", "1.000"]
+
+
+def test_batch_norm_drift_points_at_the_layer_whose_running_statistics_are_stale():
+    import importlib.util
+
+    import torch
+
+    from kdseg.models import create_model
+
+    spec = importlib.util.spec_from_file_location("probe_2d_training", ROOT / "scripts" / "probe_2d_training.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    torch.manual_seed(0)
+    network = create_model("resunetpp", in_channels=3, out_channels=1, filters=[8, 12, 16, 24, 32])
+    images, masks = torch.rand(8, 3, 32, 32), (torch.rand(8, 1, 32, 32) > 0.5).float()
+    # running statistics that match the batch exactly: a cumulative average over that one batch
+    layers = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    with torch.no_grad():
+        network.train()(images)
+    for layer in layers:
+        layer.momentum = 0.1
+    scores, ratios = probe.batch_norm_drift(network, images, masks)
+    assert len(ratios) == len(layers)
+    # close to 1 throughout (the running variance is the unbiased one, and small deviations compound in the decoder)
+    assert all(0.9 < median < 1.1 for _, _, median in ratios)
+    assert scores["running"]["val_dice"] == pytest.approx(scores["batch"]["val_dice"], abs=1e-3)
+
+    stale = ratios[3][0]
+    dict(network.named_modules())[stale].running_var /= 100  # this layer's statistics now lag its activations 100-fold
+    before = [name for name, _, _ in ratios]
+    running = {k: v.clone() for k, v in network.state_dict().items() if "running" in k}
+    scores_after, ratios = probe.batch_norm_drift(network, images, masks)
+    assert [name for name, _, _ in ratios] == before
+    drifted = {name: median for name, _, median in ratios}
+    assert 90 < drifted[stale] < 110 and all(0.99 < drifted[name] < 1.01 for name in before[:3])
+    assert scores_after["batch"] == scores["batch"]  # batch statistics ignore the running ones
+    assert all(torch.equal(network.state_dict()[k], v) for k, v in running.items())  # and the probe leaves them as they were
+    report = probe.drift_report(scores_after, ratios)
+    assert f"| {stale} | " in report and "| batch | " in report

@@ -166,3 +166,14 @@ def test_fine_tuning_copies_matching_weights(polyp_data, make_settings, tmp_path
     own = trainer.network.state_dict()
     shared = [k for k in unet if k in own]
     assert shared and all(torch.equal(unet[k], own[k]) for k in shared)
+
+
+def test_a_student_can_start_from_its_teacher(polyp_data, make_settings, tmp_path):
+    """Self-distillation with ``init_from`` (the cpu preset's kd_resunetpp): the student begins as a copy of the teacher."""
+    Trainer(make_settings(**UNET), polyp_data["manifest"], polyp_data["split"], tmp_path / "teacher", augmented=polyp_data["augmented"], device="cpu").run_training()
+    teacher = tmp_path / "teacher" / "model.pt"
+    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], init_from="teacher", distill={"weight": 0.1})
+    student = find_trainer("SelfDistillationTrainer")(settings, polyp_data["manifest"], polyp_data["split"], tmp_path / "student", augmented=polyp_data["augmented"], init=teacher, teachers=[teacher], device="cpu")
+    student.setup()
+    weights, own = _weights(teacher), student.network.state_dict()
+    assert set(weights) == set(own) and all(torch.equal(weights[k], own[k]) for k in own)

@@ -47,6 +47,14 @@ def test_dry_run_shows_the_complete_graph(tmp_path):
     assert "results/demo/submissions/mediaeval2020_task2.zip" in out
 
 
+def test_a_student_started_from_its_teacher_gets_the_teacher_s_weights(tmp_path):
+    """``init_from`` on a distilled model (the cpu preset's kd_resunetpp) hands the teacher's checkpoint to the job."""
+    config = "presets={demo: {experiments: {kd_resunetpp: {models: {kd_resunetpp: {init_from: resunetpp}}}}}}"
+    out = snakemake(tmp_path, "-n", "-p", "results/demo/kd_resunetpp/distill/kd_resunetpp/model.pt", "--config", config).stdout
+    teacher = "results/demo/kd_resunetpp/train/resunetpp/model.pt"
+    assert f"--init {teacher} --teacher {teacher}" in out
+
+
 # the smallest kd_resunetpp that still runs every stage up to its tables: one epoch of the teacher alone
 _SMALL_KD = (
     "presets={demo: {experiments: {kd_resunetpp: {augment: {size: [32, 32]}, train: {epochs: 1},"
