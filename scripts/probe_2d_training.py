@@ -18,7 +18,8 @@ experiment's manifest and split with batches drawn on the fly from the training 
 the activations they normalise. It scores the validation images twice, with the running statistics
 (evaluation mode, as inference runs) and with each batch's own statistics. For every BatchNorm layer, in
 forward order, it prints the ratio of the batch's variance to the running variance (1 where they agree)
-as a Markdown table. A ratio far from 1 that grows from layer to layer shows a drift that compounds; the
+as a Markdown table; ``--recalibrate`` scores once more after recomputing the running statistics over the
+training images with the final weights. A ratio far from 1 that grows from layer to layer shows a drift that compounds; the
 multiplicative attention gates of ResUNet++ square it at each decoder stage. The logits above are measured
 in evaluation mode, so a drift inflates ``max_abs_logit`` and ``dead_wrong`` there.
 
@@ -96,32 +97,34 @@ def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torc
     return {"val_dice": float(np.mean(dices)), "max_abs_logit": max_logit, "dead_wrong": dead / pixels}
 
 
-def _mean_dice(logits: torch.Tensor, masks: torch.Tensor) -> float:
+def _score(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Mean per-image Dice and the largest |logit| of ``network`` in its current mode."""
+    logits = torch.cat([network(images[i : i + batch_size]).float() for i in range(0, len(images), batch_size)])
     pred, truth = logits > 0, masks > 0.5
     inter = (pred & truth).sum((1, 2, 3)).float()
     total = (pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))).float()
-    return float(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).mean())
+    dice = torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).mean()
+    return {"val_dice": float(dice), "max_abs_logit": float(logits.abs().max())}
 
 
 @torch.inference_mode()
 def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int = 8) -> tuple[dict[str, dict[str, float]], list[tuple[str, float, float]]]:
     """Score ``images`` with running and with batch statistics, and measure each BatchNorm layer's drift.
 
-    Returns ({mode: {val_dice, max_abs_logit}} for ``running`` and ``batch``, [(layer, max, median of
+    Returns ({mode: {val_dice, max_abs_logit}} for ``batch`` and ``running``, [(layer, max, median of
     batch variance / running variance over its channels)] in forward order, from the first batch).
     """
     scores = {}
-    for mode, training in (("running", False), ("batch", True)):
-        # batch statistics without touching the running ones: momentum 0 leaves them as they are
-        saved = {m: m.momentum for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
-        for module in saved:
-            module.momentum = 0.0
-        network.train(training)
-        logits = torch.cat([network(images[i : i + batch_size]).float() for i in range(0, len(images), batch_size)])
-        for module, momentum in saved.items():
-            module.momentum = momentum
-        scores[mode] = {"val_dice": _mean_dice(logits, masks), "max_abs_logit": float(logits.abs().max())}
+    # batch statistics without touching the running ones: momentum 0 leaves them as they are
+    saved = {m: m.momentum for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    for module in saved:
+        module.momentum = 0.0
+    network.train()
+    scores["batch"] = _score(network, images, masks, batch_size)
+    for module, momentum in saved.items():
+        module.momentum = momentum
     network.eval()
+    scores["running"] = _score(network, images, masks, batch_size)
     ratios: list[tuple[str, float, float]] = []
 
     def record(name: str):
@@ -137,6 +140,23 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
     for handle in handles:
         handle.remove()
     return scores, ratios
+
+
+@torch.inference_mode()
+def recalibrate_batch_norm(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 8) -> None:
+    """Replace every BatchNorm layer's running statistics by their average over ``images`` under the final
+    weights (a cumulative average: momentum None), as a "precise BN" pass after training would."""
+    layers = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = {m: m.momentum for m in layers}
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    network.train()
+    for start in range(0, len(images), batch_size):
+        network(images[start : start + batch_size])
+    for layer, momentum in saved.items():
+        layer.momentum = momentum
+    network.eval()
 
 
 def drift_report(scores: dict[str, dict[str, float]], ratios: list[tuple[str, float, float]]) -> str:
@@ -179,6 +199,7 @@ def main() -> None:
     drift.add_argument("--manifest", required=True)
     drift.add_argument("--split", required=True)
     drift.add_argument("--threads", type=int, default=2)
+    drift.add_argument("--recalibrate", action="store_true", help="also score after recomputing the statistics over the training images")
     parser = commands.add_parser("train", help="train one variant and write its probe CSV")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--split", required=True)
@@ -204,8 +225,13 @@ def main() -> None:
     if args.command == "bn-drift":
         torch.set_num_threads(args.threads)
         network, meta = load_model(args.checkpoint)
-        images, masks = load_subset(read_manifest(args.manifest), read_split(args.split), "val", int(meta["size"][0]), meta["input_range"])
-        print(drift_report(*batch_norm_drift(network, images, masks)))
+        manifest, split, size = read_manifest(args.manifest), read_split(args.split), int(meta["size"][0])
+        images, masks = load_subset(manifest, split, "val", size, meta["input_range"])
+        scores, ratios = batch_norm_drift(network, images, masks)
+        if args.recalibrate:
+            recalibrate_batch_norm(network, load_subset(manifest, split, "train", size, meta["input_range"])[0])
+            scores["recalibrated on the training images"] = batch_norm_drift(network, images, masks)[0]["running"]
+        print(drift_report(scores, ratios))
         return
 
     torch.set_num_threads(args.threads)

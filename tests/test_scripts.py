@@ -227,3 +227,7 @@ def test_batch_norm_drift_points_at_the_layer_whose_running_statistics_are_stale
     assert all(torch.equal(network.state_dict()[k], v) for k, v in running.items())  # and the probe leaves them as they were
     report = probe.drift_report(scores_after, ratios)
     assert f"| {stale} | " in report and "| batch | " in report
+
+    probe.recalibrate_batch_norm(network, images)  # statistics recomputed under the final weights: the drift is gone
+    _, ratios = probe.batch_norm_drift(network, images, masks)
+    assert all(0.9 < median < 1.1 for _, _, median in ratios)
