@@ -77,6 +77,17 @@ def draw_batch(images: torch.Tensor, masks: torch.Tensor, batch: int, generator:
     return torch.stack(xs), torch.stack(ys)
 
 
+def _per_image_dice(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Dice of each (1, H, W) boolean mask pair; 1 where both are empty."""
+    inter = (pred & truth).sum((1, 2, 3)).float()
+    total = (pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))).float()
+    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter))
+
+
+def _batch_norms(network: torch.nn.Module) -> dict[str, torch.nn.modules.batchnorm._BatchNorm]:
+    return {name: m for name, m in network.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+
 @torch.inference_mode()
 def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, amp: bool) -> dict[str, float]:
     network.eval()
@@ -87,9 +98,7 @@ def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torc
             logits = network(x).float()
         truth = masks[start : start + 16] > 0.5
         pred = logits > 0
-        inter = (pred & truth).sum((1, 2, 3)).float()
-        total = pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))
-        dices += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).tolist()
+        dices += _per_image_dice(pred, truth).tolist()
         max_logit = max(max_logit, float(logits.abs().max()))
         dead += int(((pred != truth) & (logits.abs() > DEAD_LOGIT)).sum())
         pixels += truth.numel()
@@ -100,11 +109,7 @@ def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torc
 def _score(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int) -> dict[str, float]:
     """Mean per-image Dice and the largest |logit| of ``network`` in its current mode."""
     logits = torch.cat([network(images[i : i + batch_size]).float() for i in range(0, len(images), batch_size)])
-    pred, truth = logits > 0, masks > 0.5
-    inter = (pred & truth).sum((1, 2, 3)).float()
-    total = (pred.sum((1, 2, 3)) + truth.sum((1, 2, 3))).float()
-    dice = torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(inter)).mean()
-    return {"val_dice": float(dice), "max_abs_logit": float(logits.abs().max())}
+    return {"val_dice": float(_per_image_dice(logits > 0, masks > 0.5).mean()), "max_abs_logit": float(logits.abs().max())}
 
 
 @torch.inference_mode()
@@ -116,7 +121,8 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
     """
     scores = {}
     # batch statistics without touching the running ones: momentum 0 leaves them as they are
-    saved = {m: m.momentum for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    layers = _batch_norms(network)
+    saved = {m: m.momentum for m in layers.values()}
     for module in saved:
         module.momentum = 0.0
     network.train()
@@ -135,7 +141,7 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
 
         return hook
 
-    handles = [m.register_forward_hook(record(n)) for n, m in network.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    handles = [m.register_forward_hook(record(n)) for n, m in layers.items()]
     network(images[:batch_size])
     for handle in handles:
         handle.remove()
@@ -146,9 +152,8 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
 def recalibrate_batch_norm(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 8) -> None:
     """Replace every BatchNorm layer's running statistics by their average over ``images`` under the final
     weights (a cumulative average: momentum None), as a "precise BN" pass after training would."""
-    layers = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = {m: m.momentum for m in layers}
-    for layer in layers:
+    saved = {m: m.momentum for m in _batch_norms(network).values()}
+    for layer in saved:
         layer.reset_running_stats()
         layer.momentum = None
     network.train()
@@ -230,7 +235,8 @@ def main() -> None:
         scores, ratios = batch_norm_drift(network, images, masks)
         if args.recalibrate:
             recalibrate_batch_norm(network, load_subset(manifest, split, "train", size, meta["input_range"])[0])
-            scores["recalibrated on the training images"] = batch_norm_drift(network, images, masks)[0]["running"]
+            with torch.inference_mode():
+                scores["recalibrated on the training images"] = _score(network, images, masks, batch_size=8)
         print(drift_report(scores, ratios))
         return
 
