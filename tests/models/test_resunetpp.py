@@ -16,6 +16,10 @@ class TestResUNetPlusPlus(BaseModelTester):
     input_size = 32  # the dilation-18 ASPP at full resolution is slow on a CPU
 
 
+class TestSigmoidGatedResUNetPlusPlus(TestResUNetPlusPlus):
+    kwargs = {**TestResUNetPlusPlus.kwargs, "attention_gate": "sigmoid"}
+
+
 def test_parameter_count_matches_the_reference() -> None:
     # DebeshJha/ResUNetPlusPlus (Keras and PyTorch ports) at filters 16..256: 4,062,993 trainable parameters,
     # the "about 4.06 M" of the paper
@@ -58,6 +62,29 @@ def test_attention_block_multiplies_its_input() -> None:
     x = torch.randn(1, 6, 4, 4)
     with torch.no_grad():
         torch.testing.assert_close(block(torch.randn(1, 4, 8, 8), x), 2 * x)
+
+
+def test_sigmoid_gate_scales_its_input_by_at_most_one() -> None:
+    block = AttentionBlock(4, 6, gate="sigmoid").eval()
+    with torch.no_grad():
+        block.fuse[2].weight.zero_()
+        block.fuse[2].bias.fill_(2.0)
+    x = torch.randn(1, 6, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(block(torch.randn(1, 4, 8, 8), x), torch.sigmoid(torch.tensor(2.0)) * x)
+        block.fuse[2].bias.fill_(1e4)  # however large the attention map, the gate passes x at most unchanged
+        assert block(torch.randn(1, 4, 8, 8), x).abs().le(x.abs()).all()
+
+
+def test_gate_is_kept_in_the_checkpoint_arguments() -> None:
+    model = create_model("resunetpp", filters=[8, 12, 16, 20, 24], attention_gate="sigmoid")
+    assert model.init_kwargs["attention_gate"] == "sigmoid"
+    assert isinstance(model.decoder.blocks[0].attention.fuse[-1], torch.nn.Sigmoid)
+
+
+def test_unknown_gate_raises() -> None:
+    with pytest.raises(ValueError, match="attention gate must be one of"):
+        create_model("resunetpp", filters=[8, 12, 16, 20, 24], attention_gate="softmax")
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,28 @@ with the skip → residual block).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
 from kdseg.models.blocks import SqueezeExcitationWeights, kaiming_init_
 
-__all__ = ["ASPP", "AttentionBlock", "DecoderBlock", "ResUNetPlusPlusDecoder", "ResidualSEBlock"]
+__all__ = [
+    "ASPP",
+    "ATTENTION_GATES",
+    "AttentionBlock",
+    "AttentionGate",
+    "DecoderBlock",
+    "ResUNetPlusPlusDecoder",
+    "ResidualSEBlock",
+]
 
 SE_RATIO = 8
 ASPP_DILATIONS = (1, 6, 12, 18)
+
+AttentionGate = Literal["linear", "sigmoid"]
+ATTENTION_GATES: tuple[AttentionGate, ...] = ("linear", "sigmoid")
 
 
 def _bn_relu_conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -95,17 +107,25 @@ class AttentionBlock(nn.Module):
     Args:
         skip_channels: channels of g (encoder output at twice x's resolution).
         channels: channels of x and of the output.
+        gate: ``"linear"`` multiplies x by the unbounded convolution output, as the Keras reference does;
+            ``"sigmoid"`` squashes it to (0, 1) first, as in Oktay et al.'s attention gate. The product of two
+            unbounded maps compounds over the three decoder levels into heavy-tailed activations (logits of 10³
+            and more) that BatchNorm's running statistics do not track. Defaults to ``"linear"``.
 
     Example:
         >>> AttentionBlock(64, 256)(torch.zeros(1, 64, 16, 16), torch.zeros(1, 256, 8, 8)).shape
         torch.Size([1, 256, 8, 8])
     """
 
-    def __init__(self, skip_channels: int, channels: int) -> None:
+    def __init__(self, skip_channels: int, channels: int, gate: AttentionGate = "linear") -> None:
         super().__init__()
+        if gate not in ATTENTION_GATES:
+            raise ValueError(f"attention gate must be one of {list(ATTENTION_GATES)}, got {gate!r}")
         self.skip = nn.Sequential(*_bn_relu_conv3x3(skip_channels, channels), nn.MaxPool2d(2))
         self.input = nn.Sequential(*_bn_relu_conv3x3(channels, channels))
         self.fuse = nn.Sequential(*_bn_relu_conv3x3(channels, channels))
+        if gate == "sigmoid":
+            self.fuse.append(nn.Sigmoid())
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.skip(g) + self.input(x)) * x
@@ -118,15 +138,16 @@ class DecoderBlock(nn.Module):
         skip_channels: channels of the encoder skip map.
         in_channels: channels of the incoming decoder map.
         out_channels: output channels.
+        gate: the attention block's gate (see :class:`AttentionBlock`). Defaults to ``"linear"``.
 
     Example:
         >>> DecoderBlock(64, 256, 128)(torch.zeros(1, 256, 8, 8), torch.zeros(1, 64, 16, 16)).shape
         torch.Size([1, 128, 16, 16])
     """
 
-    def __init__(self, skip_channels: int, in_channels: int, out_channels: int) -> None:
+    def __init__(self, skip_channels: int, in_channels: int, out_channels: int, gate: AttentionGate = "linear") -> None:
         super().__init__()
-        self.attention = AttentionBlock(skip_channels, in_channels)
+        self.attention = AttentionBlock(skip_channels, in_channels, gate)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
         self.residual = ResidualSEBlock(in_channels + skip_channels, out_channels)
 
@@ -142,6 +163,7 @@ class ResUNetPlusPlusDecoder(nn.Module):
         skip_channels: channels of the skip maps in decoding order (e.g. 64, 32, 16).
         in_channels: channels of the bridge output entering the first level.
         out_channels: output channels of each level in decoding order (e.g. 128, 64, 32).
+        gate: the attention blocks' gate (see :class:`AttentionBlock`). Defaults to ``"linear"``.
 
     Example:
         >>> decoder = ResUNetPlusPlusDecoder(skip_channels=(64, 32, 16), in_channels=256, out_channels=(128, 64, 32))
@@ -150,12 +172,14 @@ class ResUNetPlusPlusDecoder(nn.Module):
         [128, 64, 32]
     """
 
-    def __init__(self, skip_channels: Sequence[int], in_channels: int, out_channels: Sequence[int]) -> None:
+    def __init__(
+        self, skip_channels: Sequence[int], in_channels: int, out_channels: Sequence[int], gate: AttentionGate = "linear"
+    ) -> None:
         super().__init__()
         if len(skip_channels) != len(out_channels):
             raise ValueError(f"skip_channels and out_channels need one entry per level, got {list(skip_channels)} and {list(out_channels)}")
         inputs = [in_channels, *out_channels[:-1]]
-        self.blocks = nn.ModuleList(DecoderBlock(s, i, o) for s, i, o in zip(skip_channels, inputs, out_channels))
+        self.blocks = nn.ModuleList(DecoderBlock(s, i, o, gate) for s, i, o in zip(skip_channels, inputs, out_channels))
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Decoder outputs in decoding order; ``skips`` are the encoder maps in decoding order."""

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from kdseg.models.base import SegmentationModel
-from kdseg.models.resunetpp.decoder import ASPP, SE_RATIO, ResidualSEBlock, ResUNetPlusPlusDecoder
+from kdseg.models.resunetpp.decoder import ASPP, SE_RATIO, AttentionGate, ResidualSEBlock, ResUNetPlusPlusDecoder
 
 __all__ = ["ResUNetPlusPlus"]
 
@@ -36,6 +36,9 @@ class ResUNetPlusPlus(SegmentationModel):
         out_channels: channels of the output logits. Defaults to 1.
         filters: five strictly increasing widths (stem, residual blocks 1-3, bridge), each >= 8.
             Defaults to (16, 32, 64, 128, 256).
+        attention_gate: ``"linear"`` (the reference's product with the unbounded attention map) or
+            ``"sigmoid"`` (the map squashed to (0, 1) first); see
+            :class:`~kdseg.models.resunetpp.decoder.AttentionBlock`. Defaults to ``"linear"``.
 
     Example:
         >>> model = ResUNetPlusPlus(in_channels=3, out_channels=1, filters=(16, 32, 64, 128, 256))
@@ -45,7 +48,13 @@ class ResUNetPlusPlus(SegmentationModel):
 
     required_divisor = 8
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, filters: Sequence[int] = (16, 32, 64, 128, 256)) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 1,
+        filters: Sequence[int] = (16, 32, 64, 128, 256),
+        attention_gate: AttentionGate = "linear",
+    ) -> None:
         super().__init__(in_channels, out_channels)
         filters = [int(f) for f in filters]
         if len(filters) != FILTER_COUNT:
@@ -60,9 +69,13 @@ class ResUNetPlusPlus(SegmentationModel):
             + [ResidualSEBlock(c_in, c_out, stride=2) for c_in, c_out in zip(encoder_widths, encoder_widths[1:])]
         )
         self.bridge = ASPP(filters[3], filters[4])
-        self.decoder = ResUNetPlusPlusDecoder(skip_channels=filters[2::-1], in_channels=filters[4], out_channels=filters[3:0:-1])
+        self.decoder = ResUNetPlusPlusDecoder(
+            skip_channels=filters[2::-1], in_channels=filters[4], out_channels=filters[3:0:-1], gate=attention_gate
+        )
         self.head = nn.Sequential(ASPP(filters[1], filters[0]), nn.Conv2d(filters[0], out_channels, kernel_size=1))
-        self._record_init_kwargs(in_channels=in_channels, out_channels=out_channels, filters=filters)
+        self._record_init_kwargs(
+            in_channels=in_channels, out_channels=out_channels, filters=filters, attention_gate=attention_gate
+        )
 
     def _forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         encoder = []
