@@ -36,8 +36,10 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,23 @@ def _batch_norms(network: torch.nn.Module) -> dict[str, torch.nn.modules.batchno
     return {name: m for name, m in network.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
 
 
+@contextlib.contextmanager
+def _batch_statistics(network: torch.nn.Module, momentum: float | None) -> Iterator[list[torch.nn.modules.batchnorm._BatchNorm]]:
+    """Run ``network`` on each batch's own statistics (training mode) with every BatchNorm's momentum set to
+    ``momentum``; give back the layers, and restore their momenta and evaluation mode afterwards."""
+    layers = list(_batch_norms(network).values())
+    saved = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = momentum
+    network.train()
+    try:
+        yield layers
+    finally:
+        for layer, previous in zip(layers, saved):
+            layer.momentum = previous
+        network.eval()
+
+
 @torch.inference_mode()
 def probe_validation(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, amp: bool) -> dict[str, float]:
     network.eval()
@@ -121,15 +140,8 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
     """
     scores = {}
     # batch statistics without touching the running ones: momentum 0 leaves them as they are
-    layers = _batch_norms(network)
-    saved = {m: m.momentum for m in layers.values()}
-    for module in saved:
-        module.momentum = 0.0
-    network.train()
-    scores["batch"] = _score(network, images, masks, batch_size)
-    for module, momentum in saved.items():
-        module.momentum = momentum
-    network.eval()
+    with _batch_statistics(network, momentum=0.0):
+        scores["batch"] = _score(network, images, masks, batch_size)
     scores["running"] = _score(network, images, masks, batch_size)
     ratios: list[tuple[str, float, float]] = []
 
@@ -141,7 +153,7 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
 
         return hook
 
-    handles = [m.register_forward_hook(record(n)) for n, m in layers.items()]
+    handles = [m.register_forward_hook(record(n)) for n, m in _batch_norms(network).items()]
     network(images[:batch_size])
     for handle in handles:
         handle.remove()
@@ -152,16 +164,11 @@ def batch_norm_drift(network: torch.nn.Module, images: torch.Tensor, masks: torc
 def recalibrate_batch_norm(network: torch.nn.Module, images: torch.Tensor, batch_size: int = 8) -> None:
     """Replace every BatchNorm layer's running statistics by their average over ``images`` under the final
     weights (a cumulative average: momentum None), as a "precise BN" pass after training would."""
-    saved = {m: m.momentum for m in _batch_norms(network).values()}
-    for layer in saved:
-        layer.reset_running_stats()
-        layer.momentum = None
-    network.train()
-    for start in range(0, len(images), batch_size):
-        network(images[start : start + batch_size])
-    for layer, momentum in saved.items():
-        layer.momentum = momentum
-    network.eval()
+    with _batch_statistics(network, momentum=None) as layers:
+        for layer in layers:
+            layer.reset_running_stats()
+        for start in range(0, len(images), batch_size):
+            network(images[start : start + batch_size])
 
 
 def drift_report(scores: dict[str, dict[str, float]], ratios: list[tuple[str, float, float]]) -> str:

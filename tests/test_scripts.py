@@ -201,14 +201,9 @@ def test_batch_norm_drift_points_at_the_layer_whose_running_statistics_are_stale
     network = create_model("resunetpp", in_channels=3, out_channels=1, filters=[8, 12, 16, 24, 32])
     images, masks = torch.rand(8, 3, 32, 32), (torch.rand(8, 1, 32, 32) > 0.5).float()
     # running statistics that match the batch exactly: a cumulative average over that one batch
+    probe.recalibrate_batch_norm(network, images)
     layers = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None
-    with torch.no_grad():
-        network.train()(images)
-    for layer in layers:
-        layer.momentum = 0.1
+    assert all(layer.momentum == 0.1 and not layer.training for layer in layers)  # restored after recalibrating
     scores, ratios = probe.batch_norm_drift(network, images, masks)
     assert len(ratios) == len(layers)
     # close to 1 throughout (the running variance is the unbiased one, and small deviations compound in the decoder)

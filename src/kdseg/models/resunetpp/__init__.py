@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-from kdseg.models.resunetpp.decoder import (
-    ASPP,
-    ATTENTION_GATES,
-    AttentionBlock,
-    AttentionGate,
-    DecoderBlock,
-    ResidualSEBlock,
-    ResUNetPlusPlusDecoder,
-)
+from kdseg.models.resunetpp.decoder import ASPP, AttentionBlock, DecoderBlock, ResidualSEBlock, ResUNetPlusPlusDecoder
 from kdseg.models.resunetpp.model import ResUNetPlusPlus
 
-__all__ = [
-    "ASPP",
-    "ATTENTION_GATES",
-    "AttentionBlock",
-    "AttentionGate",
-    "DecoderBlock",
-    "ResUNetPlusPlus",
-    "ResUNetPlusPlusDecoder",
-    "ResidualSEBlock",
-]
+__all__ = ["ASPP", "AttentionBlock", "DecoderBlock", "ResUNetPlusPlus", "ResUNetPlusPlusDecoder", "ResidualSEBlock"]

@@ -8,28 +8,20 @@ with the skip → residual block).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from kdseg.models.blocks import SqueezeExcitationWeights, kaiming_init_
 
-__all__ = [
-    "ASPP",
-    "ATTENTION_GATES",
-    "AttentionBlock",
-    "AttentionGate",
-    "DecoderBlock",
-    "ResUNetPlusPlusDecoder",
-    "ResidualSEBlock",
-]
+__all__ = ["ASPP", "AttentionBlock", "AttentionGate", "DecoderBlock", "ResUNetPlusPlusDecoder", "ResidualSEBlock"]
 
 SE_RATIO = 8
 ASPP_DILATIONS = (1, 6, 12, 18)
 
 AttentionGate = Literal["linear", "sigmoid"]
-ATTENTION_GATES: tuple[AttentionGate, ...] = ("linear", "sigmoid")
+ATTENTION_GATES: tuple[AttentionGate, ...] = get_args(AttentionGate)
 
 
 def _bn_relu_conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
