@@ -177,3 +177,40 @@ def test_a_student_can_start_from_its_teacher(polyp_data, make_settings, tmp_pat
     student.setup()
     weights, own = _weights(teacher), student.network.state_dict()
     assert set(weights) == set(own) and all(torch.equal(weights[k], own[k]) for k in own)
+
+
+def _student_with_counted_teacher(data, make_settings, tmp_path):
+    """A self-distillation student set up on ``data``, and the list of batch sizes its teacher is run on."""
+    Trainer(make_settings(**UNET), data["manifest"], data["split"], tmp_path / "teacher", augmented=data["augmented"], device="cpu").run_training()
+    teacher = tmp_path / "teacher" / "model.pt"
+    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], distill={"weight": 0.1})
+    student = find_trainer("SelfDistillationTrainer")(settings, data["manifest"], data["split"], tmp_path / "student", augmented=data["augmented"], teachers=[teacher], device="cpu")
+    student.setup()
+    batch_sizes = []
+    student.teachers[0].register_forward_hook(lambda module, args, output: batch_sizes.append(args[0].shape[0]))
+    return student, batch_sizes
+
+
+def test_distillation_on_a_fixed_set_runs_the_teacher_once_per_image(polyp_data, make_settings, tmp_path):
+    """Paper 000's offline set shows the same images every epoch: the teacher's logits are computed once and reused."""
+    student, batch_sizes = _student_with_counted_teacher(polyp_data, make_settings, tmp_path)
+    for epoch in range(3):
+        student.train_epoch(epoch)
+    assert sum(batch_sizes) == len(student.train_set) == 8
+    student.teachers[0].eval()
+    for index in range(len(student.train_set)):
+        sample = student.train_set[index]
+        with torch.no_grad():
+            fresh = student.teachers[0](sample["image"][None])[0]
+        torch.testing.assert_close(student.teacher_cache[sample["id"]], fresh, atol=1e-5, rtol=1e-4)
+
+
+def test_distillation_on_an_online_set_runs_the_teacher_on_every_batch(polyp_data, make_settings, tmp_path):
+    """Augmentations drawn every epoch change the images, so nothing is cached."""
+    recipe = polyp_data["augmented"] / "recipe.json"
+    recipe.write_text(json.dumps({**json.loads(recipe.read_text()), "recipe": "kd_resunetpp", "online": True}))
+    student, batch_sizes = _student_with_counted_teacher(polyp_data, make_settings, tmp_path)
+    for epoch in range(3):
+        student.train_epoch(epoch)
+    assert student.teacher_cache is None
+    assert sum(batch_sizes) == 3 * 8
