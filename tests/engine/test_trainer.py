@@ -168,32 +168,35 @@ def test_fine_tuning_copies_matching_weights(polyp_data, make_settings, tmp_path
     assert shared and all(torch.equal(unet[k], own[k]) for k in shared)
 
 
+def _self_distillation_student(data, make_settings, tmp_path, **overrides):
+    """A U-Net teacher trained on ``data``, a self-distillation student of it (set up), and the teacher's checkpoint."""
+    Trainer(make_settings(**UNET), data["manifest"], data["split"], tmp_path / "teacher", augmented=data["augmented"], device="cpu").run_training()
+    teacher = tmp_path / "teacher" / "model.pt"
+    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], distill={"weight": 0.1}, **overrides)
+    init = teacher if settings["init_from"] else None
+    student = find_trainer("SelfDistillationTrainer")(settings, data["manifest"], data["split"], tmp_path / "student", augmented=data["augmented"], init=init, teachers=[teacher], device="cpu")
+    student.setup()
+    return student, teacher
+
+
+def _count_teacher_images(student):
+    """The batch sizes the student's teacher is run on from now on."""
+    batch_sizes = []
+    student.teachers[0].register_forward_hook(lambda module, args, output: batch_sizes.append(args[0].shape[0]))
+    return batch_sizes
+
+
 def test_a_student_can_start_from_its_teacher(polyp_data, make_settings, tmp_path):
     """Self-distillation with ``init_from`` (the cpu preset's kd_resunetpp): the student begins as a copy of the teacher."""
-    Trainer(make_settings(**UNET), polyp_data["manifest"], polyp_data["split"], tmp_path / "teacher", augmented=polyp_data["augmented"], device="cpu").run_training()
-    teacher = tmp_path / "teacher" / "model.pt"
-    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], init_from="teacher", distill={"weight": 0.1})
-    student = find_trainer("SelfDistillationTrainer")(settings, polyp_data["manifest"], polyp_data["split"], tmp_path / "student", augmented=polyp_data["augmented"], init=teacher, teachers=[teacher], device="cpu")
-    student.setup()
+    student, teacher = _self_distillation_student(polyp_data, make_settings, tmp_path, init_from="teacher")
     weights, own = _weights(teacher), student.network.state_dict()
     assert set(weights) == set(own) and all(torch.equal(weights[k], own[k]) for k in own)
 
 
-def _student_with_counted_teacher(data, make_settings, tmp_path):
-    """A self-distillation student set up on ``data``, and the list of batch sizes its teacher is run on."""
-    Trainer(make_settings(**UNET), data["manifest"], data["split"], tmp_path / "teacher", augmented=data["augmented"], device="cpu").run_training()
-    teacher = tmp_path / "teacher" / "model.pt"
-    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], distill={"weight": 0.1})
-    student = find_trainer("SelfDistillationTrainer")(settings, data["manifest"], data["split"], tmp_path / "student", augmented=data["augmented"], teachers=[teacher], device="cpu")
-    student.setup()
-    batch_sizes = []
-    student.teachers[0].register_forward_hook(lambda module, args, output: batch_sizes.append(args[0].shape[0]))
-    return student, batch_sizes
-
-
 def test_distillation_on_a_fixed_set_runs_the_teacher_once_per_image(polyp_data, make_settings, tmp_path):
     """Paper 000's offline set shows the same images every epoch: the teacher's logits are computed once and reused."""
-    student, batch_sizes = _student_with_counted_teacher(polyp_data, make_settings, tmp_path)
+    student, _ = _self_distillation_student(polyp_data, make_settings, tmp_path)
+    batch_sizes = _count_teacher_images(student)
     for epoch in range(3):
         student.train_epoch(epoch)
     assert sum(batch_sizes) == len(student.train_set) == 8
@@ -209,7 +212,8 @@ def test_distillation_on_an_online_set_runs_the_teacher_on_every_batch(polyp_dat
     """Augmentations drawn every epoch change the images, so nothing is cached."""
     recipe = polyp_data["augmented"] / "recipe.json"
     recipe.write_text(json.dumps({**json.loads(recipe.read_text()), "recipe": "kd_resunetpp", "online": True}))
-    student, batch_sizes = _student_with_counted_teacher(polyp_data, make_settings, tmp_path)
+    student, _ = _self_distillation_student(polyp_data, make_settings, tmp_path)
+    batch_sizes = _count_teacher_images(student)
     for epoch in range(3):
         student.train_epoch(epoch)
     assert student.teacher_cache is None
