@@ -229,6 +229,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true", help="fp32 instead of bf16 autocast")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network first (its compile time lands in the first row's seconds)")
     parser.add_argument("--out", required=True, help="CSV of the probe rows")
     args = top.parse_args()
     if args.command == "plot":
@@ -253,6 +254,8 @@ def main() -> None:
     train_x, train_y = load_subset(manifest, split, "train", args.size, args.input_range)
     val_x, val_y = load_subset(manifest, split, "val", args.size, args.input_range)
     network = create_model(args.arch, in_channels=3, out_channels=1, **json.loads(args.arch_kwargs)).to(memory_format=torch.channels_last)
+    if args.compile:
+        network.compile()
     loss_spec = json.loads(args.loss) if args.loss.startswith("{") else {"name": args.loss}
     loss_fn = create_loss(loss_spec.pop("name"), **loss_spec)
     optimizer_class = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW

@@ -9,7 +9,7 @@ import pytest
 from kdseg.augment.recipes import RECIPES, AugmentedSample, Recipe2D, Recipe3D, seeded_compose, zscore_nonzero
 from kdseg.utils.errors import ConfigError
 
-RECIPES_2D = ("kd_resunetpp", "attunet_transfer", "xpnet")
+RECIPES_2D = ("kd_resunetpp", "kd_resunetpp_scale_colour", "attunet_transfer", "xpnet")
 RECIPES_3D = ("brats_ensemble_kd", "dsd")
 SIZE_2D = (32, 32)
 LABELS_3D = (0, 1, 2, 4)
@@ -56,6 +56,7 @@ def _blue_foreground(image: np.ndarray) -> np.ndarray:
     ("name", "paper", "kind"),
     [
         ("kd_resunetpp", "000", Recipe2D),
+        ("kd_resunetpp_scale_colour", "000", Recipe2D),
         ("xpnet", "001", Recipe2D),
         ("attunet_transfer", "002", Recipe2D),
         ("dsd", "003", Recipe3D),
@@ -69,7 +70,7 @@ def test_registry(name: str, paper: str, kind: type) -> None:
     assert "The paper" in type(recipe).__doc__  # each recipe quotes its paper
 
 
-@pytest.mark.parametrize(("name", "outputs_per_copy"), [("kd_resunetpp", 2), ("xpnet", 1), ("attunet_transfer", 1)])
+@pytest.mark.parametrize(("name", "outputs_per_copy"), [("kd_resunetpp", 2), ("kd_resunetpp_scale_colour", 1), ("xpnet", 1), ("attunet_transfer", 1)])
 def test_outputs_per_sample(name: str, outputs_per_copy: int) -> None:
     recipe = RECIPES[name]
     assert recipe.outputs_per_copy == outputs_per_copy
@@ -160,6 +161,27 @@ def test_kd_resunetpp_resizes_image_smoothly_and_mask_nearest() -> None:
     # upscaling is bilinear: edge pixels take blue levels between the two source colours
     assert len(np.unique(resized.image[..., 2])) > 2
     assert set(np.unique(resized.mask)) == {0, 1}
+
+
+
+def test_kd_resunetpp_scale_colour_varies_size_and_colour_where_the_paper_recipe_does_not() -> None:
+    image, mask = _image_pair()
+    resized = RECIPES["kd_resunetpp"].expand(image, mask, SIZE_2D, copies=0, seed=0, sample_id="s1")[0]
+    area = int(resized.mask.sum())
+
+    def foreground_blue(sample: AugmentedSample) -> float:
+        return float(sample.image[..., 2][sample.mask == 1].mean())
+
+    for name, varies in (("kd_resunetpp", False), ("kd_resunetpp_scale_colour", True)):
+        draws = [RECIPES[name].draw(resized.image, resized.mask, np.random.default_rng(seed)) for seed in range(40)]
+        areas = [int(d.mask.sum()) for d in draws]
+        blues = [foreground_blue(d) for d in draws]
+        if varies:  # polyps seen smaller and larger (scale 0.75-1.25), under other lighting
+            assert min(areas) < 0.8 * area and max(areas) > 1.2 * area, (area, areas)
+            assert max(blues) - min(blues) > 20, blues
+        else:  # rotations by 90° and flips only move pixels
+            assert set(areas) == {area}
+            assert max(blues) - min(blues) < 1e-9
 
 
 @pytest.mark.parametrize(
