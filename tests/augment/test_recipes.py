@@ -163,7 +163,6 @@ def test_kd_resunetpp_resizes_image_smoothly_and_mask_nearest() -> None:
     assert set(np.unique(resized.mask)) == {0, 1}
 
 
-
 def test_kd_resunetpp_scale_colour_varies_size_and_colour_where_the_paper_recipe_does_not() -> None:
     image, mask = _image_pair()
     resized = RECIPES["kd_resunetpp"].expand(image, mask, SIZE_2D, copies=0, seed=0, sample_id="s1")[0]

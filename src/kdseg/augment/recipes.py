@@ -259,7 +259,6 @@ class KDResUNetPPRecipe(Recipe2D):
         return [rotated, flipped]
 
 
-
 class KDResUNetPPScaleColourRecipe(KDResUNetPPRecipe):
     """Paper 000's rot90 × flip, then a random affine and a colour jitter: the ``cpu`` preset's departure.
 
