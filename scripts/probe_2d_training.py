@@ -180,30 +180,34 @@ def drift_report(scores: dict[str, dict[str, float]], ratios: list[tuple[str, fl
 
 
 def plot(csvs: list[Path], out: Path) -> None:
+    """Draw probe CSVs (x: step) or the pipeline's training histories (x: epoch) side by side, one panel per
+    column the first CSV has."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("val_dice", "validation Dice (128²)", "linear"), ("max_abs_logit", "max |logit| on validation", "log"), ("dead_wrong", "misclassified with |logit| > 15", "linear")]
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), layout="constrained")
-    for csv in csvs:
-        rows = pd.read_csv(csv)
-        for axis, (column, _, _) in zip(axes, panels):
-            axis.plot(rows["step"], rows[column], marker="o", markersize=3, label=csv.stem)
-    for axis, (_, title, scale) in zip(axes, panels):
+    tables = [pd.read_csv(csv) for csv in csvs]
+    x_column = "step" if "step" in tables[0] else "epoch"
+    known = [("val_dice", "validation Dice (128²)", "linear"), ("train_loss", "training loss", "linear"), ("max_abs_logit", "max |logit| on validation", "log"), ("dead_wrong", "misclassified with |logit| > 15", "linear")]
+    panels = [panel for panel in known if panel[0] in tables[0]]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), layout="constrained", squeeze=False)
+    for csv, rows in zip(csvs, tables):
+        for axis, (column, _, _) in zip(axes[0], panels):
+            axis.plot(rows[x_column], rows[column], marker="o", markersize=3, label=csv.stem)
+    for axis, (_, title, scale) in zip(axes[0], panels):
         axis.set_title(title)
-        axis.set_xlabel("step (batch 8)")
+        axis.set_xlabel("step (batch 8)" if x_column == "step" else "epoch")
         axis.set_yscale(scale)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)
     figure.savefig(out, dpi=110)
 
 
 def main() -> None:
     top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
-    plotter = commands.add_parser("plot", help="draw probe CSVs side by side")
+    plotter = commands.add_parser("plot", help="draw probe CSVs or training histories side by side")
     plotter.add_argument("csvs", nargs="+", type=Path)
     plotter.add_argument("--out", required=True, type=Path)
     drift = commands.add_parser("bn-drift", help="batch-norm running statistics of a checkpoint against its validation batches")
