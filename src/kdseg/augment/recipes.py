@@ -244,7 +244,7 @@ class KDResUNetPPRecipe(Recipe2D):
         values = super().check_size(size)
         if values[0] != values[1]:
             raise ConfigError(
-                f"recipe 'kd_resunetpp' rotates by 90° after resizing and needs a square size; got {list(values)}. "
+                f"recipe {self.name!r} rotates by 90° after resizing and needs a square size; got {list(values)}. "
                 "Use e.g. [256, 256] as the paper does."
             )
         return values
