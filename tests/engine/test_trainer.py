@@ -42,8 +42,10 @@ def test_same_seed_same_bytes(polyp_data, make_settings, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_resume_after_kill_mid_epoch_gives_the_same_weights(polyp_data, make_settings, tmp_path, monkeypatch):
+@pytest.mark.parametrize("train", [{}, {"ema_decay": 0.9}], ids=["raw", "weight-average"])
+def test_resume_after_kill_mid_epoch_gives_the_same_weights(polyp_data, make_settings, tmp_path, monkeypatch, train):
     settings = make_settings(**UNET)
+    settings["train"] |= train
     Trainer(settings, polyp_data["manifest"], polyp_data["split"], tmp_path / "straight", augmented=polyp_data["augmented"], device="cpu").run_training()
 
     killed = Trainer(settings, polyp_data["manifest"], polyp_data["split"], tmp_path / "killed", augmented=polyp_data["augmented"], device="cpu")
@@ -136,9 +138,30 @@ def test_validation_every_few_epochs_keeps_the_validated_weights(polyp_data, mak
     assert all(torch.equal(kept[k], best["network"][k]) for k in best["network"])
 
 
+def test_a_weight_average_is_what_validation_scores_and_model_pt_holds(polyp_data, make_settings, tmp_path, monkeypatch):
+    settings = make_settings(**UNET)
+    settings["train"] |= {"ema_decay": 0.5}
+    scored = []
+    original_validate = Trainer.validate
+
+    def recording_validate(self):
+        scored.append({k: v.clone() for k, v in self.average.network.state_dict().items()})
+        return original_validate(self)
+
+    monkeypatch.setattr(Trainer, "validate", recording_validate)
+    out = tmp_path / "run"
+    summary = Trainer(settings, polyp_data["manifest"], polyp_data["split"], out, augmented=polyp_data["augmented"], device="cpu").run_training()
+    kept, latest = _weights(out / "model.pt"), torch.load(out / "state" / "latest.pt", weights_only=True)
+    best_average = scored[summary["best_epoch"] - 1]
+    assert all(torch.equal(kept[k], best_average[k]) for k in kept)
+    # the optimiser stepped the raw network; the average trails it
+    assert not torch.equal(latest["network"]["encoder1.enc1conv1.weight"], latest["average"]["encoder1.enc1conv1.weight"])
+
+
 @pytest.mark.parametrize(
     ("train", "message"),
     [
+        ({"ema_decay": 1.0}, r"ema_decay must lie in \(0, 1\)"),
         ({"amp": "fp16"}, "fp16 autocast needs a CUDA device"),
         ({"epocs": 2}, "unknown key"),
         ({"monitor": "val_iou"}, "is not a validation value"),

@@ -97,6 +97,9 @@ class TrainSettings:
         max_minutes: stop after the first epoch that ends this many minutes after training started (or
             resumed); None trains all ``epochs``. With a limit, how many epochs run depends on the machine's
             speed. Defaults to None.
+        ema_decay: keep an exponential moving average of the weights with this decay per step, in (0, 1)
+            (:class:`kdseg.engine.averaging.WeightAverage`); validation scores it and ``model.pt`` holds it.
+            None trains without one. Defaults to None.
         targets: what a 3D network predicts (:data:`kdseg.engine.patches.TARGETS`): ``regions``, one
             sigmoid channel per nested BraTS region (paper 004), or ``labels``, softmax over background
             and the data set's labels (paper 003). 2D networks predict one sigmoid channel. Defaults to "regions".
@@ -114,7 +117,12 @@ class TrainSettings:
     input_range: str = "unit"
     val_interval: int = 1
     max_minutes: float | None = None
+    ema_decay: float | None = None
     targets: str = "regions"
+
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must lie in (0, 1) (e.g. 0.999, an average over about 1,000 steps), got {self.ema_decay}; use null for none.")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "train") -> TrainSettings:

@@ -17,7 +17,8 @@ Reproducibility and resumption:
 - a run killed mid-epoch and started again ends with the same weights on CPU as one never stopped.
 
 Outputs: ``model.pt`` (the weights of the best validation epoch, or of the last one without
-validation data), ``history.csv``, ``curves.png`` and ``summary.json``.
+validation data; with ``train.ema_decay``, of the weight average, which validation scores),
+``history.csv``, ``curves.png`` and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from kdseg.data.manifest import read_manifest, read_split, select_subset
 from kdseg.data.volumes import LABEL_CONVENTIONS, REGIONS
+from kdseg.engine.averaging import WeightAverage
 from kdseg.engine.checkpoint import load_model, save_model, save_state
 from kdseg.engine.data import AugmentedSet, ResizedImageSet, VolumeSet, is_volumetric
 from kdseg.engine.inference import output_probabilities, predict_logits, predicted_regions
@@ -163,6 +165,7 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self.stopped_at_time_limit = False
+        self.average: WeightAverage | None = None
 
     # ------------------------------------------------------------------------------------ hooks
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
@@ -283,13 +286,14 @@ class Trainer:
         """Mean per-case Dice of the thresholded prediction on the validation set (``val_dice``)."""
         if self.val_set is None:
             return {}
-        self.network.eval()
+        network = self.evaluated_network
+        network.eval()
         scores = []
         loader = DataLoader(self.val_set, batch_size=1 if self.volumetric else self.train_settings.batch_size, shuffle=False)
         for batch in loader:
             image, target = self.to_device(batch)
             with self.autocast():
-                logits = predict_logits(self.network, image, self.patch_size if self.volumetric else None)
+                logits = predict_logits(network, image, self.patch_size if self.volumetric else None)
             if self.volumetric:
                 # scored as evaluation scores them: the label map the network's output is written as, in regions
                 probs = output_probabilities(logits.float(), self.train_settings.targets).cpu().numpy()
@@ -414,6 +418,7 @@ class Trainer:
             "stopped_at_time_limit": self.stopped_at_time_limit,
             "history": self.history,
             "extra": self.extra_state(),
+            "average": self.average.network.state_dict() if self.average is not None else {},
         }
 
     def maybe_resume(self) -> int:
@@ -439,6 +444,8 @@ class Trainer:
         self.stopped_early = state["stopped_early"]
         self.history = list(state["history"])
         self.load_extra_state(state["extra"])
+        if self.average is not None:
+            self.average.network.load_state_dict(state["average"])
         log.info("resuming after epoch %d from %s", state["epoch"], path)
         return state["epoch"] + 1
 
@@ -466,6 +473,8 @@ class Trainer:
         bar = progress(self._epoch_loader(epoch), desc=f"epoch {epoch + 1}/{self.train_settings.epochs}", unit="batch")
         for batch in bar:
             logs = self.train_step(batch)
+            if self.average is not None:
+                self.average.update(self.network)
             steps += 1
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value
@@ -492,7 +501,7 @@ class Trainer:
         min_delta = stop.min_delta if stop else 0.0
         if logs[monitor] > self.best_metric + min_delta:
             self.best_metric, self.best_epoch, self.bad_epochs = logs[monitor], epoch, 0
-            save_state(self.state_dir / "best.pt", {"format": STATE_FORMAT, "fingerprint": self._fingerprint, "network": self.network.state_dict(), "epoch": epoch})
+            save_state(self.state_dir / "best.pt", {"format": STATE_FORMAT, "fingerprint": self._fingerprint, "network": self.evaluated_network.state_dict(), "epoch": epoch})
         else:
             self.bad_epochs += 1
 
@@ -531,6 +540,8 @@ class Trainer:
         self.amp_dtype = self._resolve_amp()
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.optimizer, self.scheduler = self.configure_optimizers()
+        decay = self.train_settings.ema_decay
+        self.average = WeightAverage(self.network, decay) if decay is not None else None
         self._fingerprint = self.fingerprint()
         self.epoch = 0
 
@@ -569,11 +580,12 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """Write model.pt (best weights), history.csv, curves.png and summary.json."""
+        network = self.evaluated_network
         best_path = self.state_dir / "best.pt"
         if self.best_epoch >= 0 and best_path.is_file():
-            self.network.load_state_dict(torch.load(best_path, map_location=self.device, weights_only=True)["network"])
+            network.load_state_dict(torch.load(best_path, map_location=self.device, weights_only=True)["network"])
         meta = self.model_meta() | {"best_epoch": self.best_epoch + 1, "best_metric": self.best_metric if self.best_epoch >= 0 else None}
-        save_model(self.out_dir / "model.pt", self.network, self.arch_name, meta)
+        save_model(self.out_dir / "model.pt", network, self.arch_name, meta)
         history = pd.DataFrame(self.history)
         write_csv(history, self.out_dir / "history.csv", float_format="%.6g")
         from kdseg.report.figures import training_curves
@@ -595,6 +607,11 @@ class Trainer:
         }
         write_json(self.out_dir / "summary.json", summary)
         return summary
+
+    @property
+    def evaluated_network(self) -> nn.Module:
+        """What validation scores and ``model.pt`` holds: the weight average where ``train.ema_decay`` keeps one."""
+        return self.average.network if self.average is not None else self.network
 
     @property
     def arch_name(self) -> str:
