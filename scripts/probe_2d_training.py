@@ -12,6 +12,8 @@ experiment's manifest and split with batches drawn on the fly from the training 
   a loss that acts through σ (soft Dice) no longer moves them, a cross-entropy still does;
 - ``grad_norm`` the global gradient norm of the last step; ``seconds`` wall time since the start.
 
+With ``--ema-decay`` the probe keeps a weight average as ``train.ema_decay`` does and validates the average.
+
 ``plot`` draws the rows of several probes side by side (validation Dice, max |logit|, dead-wrong share).
 
 ``bn-drift`` reads a trained checkpoint and asks whether its batch-norm running statistics still describe
@@ -48,6 +50,7 @@ import torch
 
 from kdseg.data.images import read_mask, read_rgb
 from kdseg.data.manifest import read_manifest, read_split, select_subset
+from kdseg.engine.averaging import WeightAverage
 from kdseg.engine.checkpoint import load_model
 from kdseg.engine.data import normalise_image, resize_image, resize_mask
 from kdseg.losses import create_loss
@@ -233,6 +236,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true", help="fp32 instead of bf16 autocast")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema-decay", type=float, default=None, help="keep a weight average (train.ema_decay) and validate it instead")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network first (its compile time lands in the first row's seconds)")
     parser.add_argument("--out", required=True, help="CSV of the probe rows")
     args = top.parse_args()
@@ -264,6 +268,7 @@ def main() -> None:
     loss_fn = create_loss(loss_spec.pop("name"), **loss_spec)
     optimizer_class = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW
     optimizer = optimizer_class(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    average = WeightAverage(network, args.ema_decay) if args.ema_decay is not None else None
     generator = torch.Generator().manual_seed(args.seed)
     amp = not args.no_amp
     rows, losses, began = [], [], time.perf_counter()
@@ -275,9 +280,11 @@ def main() -> None:
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(network.parameters(), float("inf")))
         optimizer.step()
+        if average is not None:
+            average.update(network)
         losses.append(float(loss.detach()))
         if step % args.eval_every == 0 or step == args.steps:
-            row = {"step": step, "train_loss": float(np.mean(losses)), **probe_validation(network, val_x, val_y, amp)}
+            row = {"step": step, "train_loss": float(np.mean(losses)), **probe_validation(average.network if average else network, val_x, val_y, amp)}
             row |= {"grad_norm": grad_norm, "seconds": time.perf_counter() - began}
             rows.append(row)
             losses = []
