@@ -269,6 +269,7 @@ def main() -> None:
     optimizer_class = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW
     optimizer = optimizer_class(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     average = WeightAverage(network, args.ema_decay) if args.ema_decay is not None else None
+    validated = average.network if average is not None else network
     generator = torch.Generator().manual_seed(args.seed)
     amp = not args.no_amp
     rows, losses, began = [], [], time.perf_counter()
@@ -284,7 +285,7 @@ def main() -> None:
             average.update(network)
         losses.append(float(loss.detach()))
         if step % args.eval_every == 0 or step == args.steps:
-            row = {"step": step, "train_loss": float(np.mean(losses)), **probe_validation(average.network if average else network, val_x, val_y, amp)}
+            row = {"step": step, "train_loss": float(np.mean(losses)), **probe_validation(validated, val_x, val_y, amp)}
             row |= {"grad_norm": grad_norm, "seconds": time.perf_counter() - began}
             rows.append(row)
             losses = []
