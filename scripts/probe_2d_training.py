@@ -16,9 +16,6 @@ With ``--ema-decay`` the probe keeps a weight average as ``train.ema_decay`` doe
 
 ``plot`` draws the rows of several probes side by side (validation Dice, max |logit|, dead-wrong share).
 
-``teacher-targets`` compares the two distillation targets of ``distill.teacher_views`` on an online set: the
-teacher run on each augmented image, and its map of the un-augmented image carried through the same draw.
-
 ``bn-drift`` reads a trained checkpoint and asks whether its batch-norm running statistics still describe
 the activations they normalise. It scores the validation images twice, with the running statistics
 (evaluation mode, as inference runs) and with each batch's own statistics. For every BatchNorm layer, in
@@ -55,7 +52,7 @@ from kdseg.data.images import read_mask, read_rgb
 from kdseg.data.manifest import read_manifest, read_split, select_subset
 from kdseg.engine.averaging import WeightAverage
 from kdseg.engine.checkpoint import load_model
-from kdseg.engine.data import AugmentedSet, normalise_image, resize_image, resize_mask
+from kdseg.engine.data import normalise_image, resize_image, resize_mask
 from kdseg.losses import create_loss
 from kdseg.models import create_model
 from kdseg.utils.io import write_csv
@@ -210,38 +207,6 @@ def plot(csvs: list[Path], out: Path) -> None:
     figure.savefig(out, dpi=110)
 
 
-def teacher_targets(checkpoint: Path, augmented: Path, epochs: int, batch_size: int = 8) -> str:
-    """How the two ``distill.teacher_views`` targets of an online set relate to the labels, as a Markdown table.
-
-    Per epoch's draws: the teacher run on each augmented image (``batch``), and its map of the un-augmented
-    image carried through the draw (``original``); each scored against the augmented mask (Dice of the 0.5
-    threshold, mean per image) and against each other (soft Dice of the probabilities, as the distillation
-    term compares them).
-    """
-    teacher, meta = load_model(checkpoint)
-    train_set = AugmentedSet(augmented, meta["input_range"])
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        originals = {}
-        for ids, images in train_set.originals(batch_size):
-            originals.update(zip(ids, torch.sigmoid(teacher(images).float())[:, 0].numpy()))
-    train_set.carry_soft_targets(originals)
-    lines = ["| draws of epoch | Dice to the mask: teacher on the augmented image (batch) | carried map of the original (original) | soft Dice between the two |", "| ---: | ---: | ---: | ---: |"]
-    for epoch in range(epochs):
-        train_set.set_epoch(epoch)
-        batch_dice, carried_dice, between = [], [], []
-        for start in range(0, len(train_set), batch_size):
-            samples = [train_set[index] for index in range(start, min(start + batch_size, len(train_set)))]
-            image, mask = torch.stack([s["image"] for s in samples]), torch.stack([s["target"] for s in samples])
-            carried = torch.stack([s["soft_target"] for s in samples])
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                seen = torch.sigmoid(teacher(image).float())
-            batch_dice += _per_image_dice(seen >= 0.5, mask > 0.5).tolist()
-            carried_dice += _per_image_dice(carried >= 0.5, mask > 0.5).tolist()
-            between += (2 * (seen * carried).sum((1, 2, 3)) / (seen.sum((1, 2, 3)) + carried.sum((1, 2, 3))).clamp_min(1e-6)).tolist()
-        lines.append(f"| {epoch + 1} | {np.mean(batch_dice):.4f} | {np.mean(carried_dice):.4f} | {np.mean(between):.4f} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -254,11 +219,6 @@ def main() -> None:
     drift.add_argument("--split", required=True)
     drift.add_argument("--threads", type=int, default=2)
     drift.add_argument("--recalibrate", action="store_true", help="also score after recomputing the statistics over the training images")
-    targets = commands.add_parser("teacher-targets", help="the teacher's map on augmented images against its map of the originals carried through the draws")
-    targets.add_argument("checkpoint", type=Path)
-    targets.add_argument("--augmented", required=True, type=Path, help="an online augmented set (augment.online)")
-    targets.add_argument("--epochs", type=int, default=3)
-    targets.add_argument("--threads", type=int, default=2)
     parser = commands.add_parser("train", help="train one variant and write its probe CSV")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--split", required=True)
@@ -282,10 +242,6 @@ def main() -> None:
     args = top.parse_args()
     if args.command == "plot":
         plot(args.csvs, args.out)
-        return
-    if args.command == "teacher-targets":
-        torch.set_num_threads(args.threads)
-        print(teacher_targets(args.checkpoint, args.augmented, args.epochs))
         return
     if args.command == "bn-drift":
         torch.set_num_threads(args.threads)

@@ -261,19 +261,3 @@ def test_dsd_is_flip_then_affine_intensity() -> None:
         assert residual.size == 0 or residual[0] < 1e-6
         assert 0.9 / std - 1e-6 <= slope <= 1.1 / std + 1e-6
 
-
-
-@pytest.mark.parametrize("name", RECIPES_2D)
-def test_a_soft_target_follows_the_draws_geometry_without_changing_it(name: str) -> None:
-    """A map carried through an on-the-fly draw (a teacher's probabilities) moves as the mask does; image and mask
-    come out as they do without it."""
-    resized = RECIPES[name].original(*_image_pair(), SIZE_2D)
-    image, mask = resized.image, resized.mask
-    soft = mask.astype(np.float32) * 0.75
-    for epoch in range(8):
-        plain = RECIPES[name].draw(image, mask, np.random.default_rng(epoch))
-        carried = RECIPES[name].draw(image, mask, np.random.default_rng(epoch), soft_target=soft)
-        np.testing.assert_array_equal(plain.image, carried.image)
-        np.testing.assert_array_equal(plain.mask, carried.mask)
-        assert plain.soft_target is None and carried.soft_target.dtype == np.float32
-        np.testing.assert_array_equal(carried.soft_target, carried.mask * np.float32(0.75))

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from kdseg.data.images import read_mask
 from kdseg.engine import Trainer, find_trainer
 from kdseg.engine import trainer as trainer_module
 from kdseg.engine.checkpoint import load_model
-from kdseg.engine.data import AugmentedSet
-from kdseg.utils.errors import ConfigError, DataError
+from kdseg.utils.errors import ConfigError
 
 UNET = {"arch": "unet", "arch_kwargs": {"features": 4}}
 
@@ -198,7 +195,7 @@ def _self_distillation_student(data, make_settings, tmp_path, **overrides):
     """A U-Net teacher trained on ``data``, a self-distillation student of it (set up), and the teacher's checkpoint."""
     Trainer(make_settings(**UNET), data["manifest"], data["split"], tmp_path / "teacher", augmented=data["augmented"], device="cpu").run_training()
     teacher = tmp_path / "teacher" / "model.pt"
-    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], **{"distill": {"weight": 0.1}, **overrides})
+    settings = make_settings(**UNET, stage="distill", trainer="SelfDistillationTrainer", teachers=["teacher"], distill={"weight": 0.1}, **overrides)
     init = teacher if settings["init_from"] else None
     student = find_trainer("SelfDistillationTrainer")(settings, data["manifest"], data["split"], tmp_path / "student", augmented=data["augmented"], init=init, teachers=[teacher], device="cpu")
     student.setup()
@@ -244,47 +241,3 @@ def test_distillation_on_an_online_set_runs_the_teacher_on_every_batch(polyp_dat
         student.train_epoch(epoch)
     assert student.teacher_cache is None
     assert sum(batch_sizes) == 3 * 8
-
-
-def test_distillation_with_teacher_views_original_runs_the_teacher_once_and_warps_its_maps(polyp_data, make_settings, tmp_path):
-    """``teacher_views: original``: the teacher sees each un-augmented image once; its map follows every draw's geometry."""
-    recipe = polyp_data["augmented"] / "recipe.json"
-    recipe.write_text(json.dumps({**json.loads(recipe.read_text()), "recipe": "kd_resunetpp", "online": True}))
-    student, _ = _self_distillation_student(polyp_data, make_settings, tmp_path, distill={"weight": 0.1, "teacher_views": "original"})
-    train_set = student.train_set
-    assert set(train_set.soft_targets) == set(train_set.manifest["id"])
-    for ids, images in train_set.originals(8):
-        with torch.no_grad():
-            fresh = torch.sigmoid(student.teachers[0](images))[:, 0].numpy()
-        for sample_id, expected in zip(ids, fresh):
-            np.testing.assert_allclose(train_set.soft_targets[sample_id], expected, atol=1e-5)
-    batch_sizes = _count_teacher_images(student)
-    logs = student.train_epoch(0)
-    assert batch_sizes == [] and np.isfinite(logs["train_distill"])
-    # rot90 x flip moves a map the way it moves the mask: carry the masks themselves and compare
-    train_set.carry_soft_targets({sample_id: mask.astype(np.float32) for sample_id, mask in ((r["id"], read_mask(train_set.folder / r["mask"])) for _, r in train_set.manifest.iterrows())})
-    train_set.set_epoch(3)
-    for index in range(len(train_set)):
-        sample = train_set[index]
-        assert torch.equal(sample["soft_target"], sample["target"])
-
-
-def test_teacher_views_original_needs_a_set_drawn_on_the_fly(polyp_data, make_settings, tmp_path):
-    with pytest.raises(ConfigError, match="teacher_views: 'original' needs a 2D set drawn on the fly"):
-        _self_distillation_student(polyp_data, make_settings, tmp_path, distill={"teacher_views": "original"})
-    with pytest.raises(ConfigError, match="is not one of batch, original"):
-        _self_distillation_student(polyp_data, make_settings, tmp_path / "other", distill={"teacher_views": "augmented"})
-
-
-def test_soft_targets_need_an_online_set_and_one_map_of_the_training_size_per_image(polyp_data):
-    offline = AugmentedSet(polyp_data["augmented"])
-    maps = {sample_id: np.zeros((32, 32), np.float32) for sample_id in offline.manifest["id"]}
-    with pytest.raises(DataError, match="written offline"):
-        offline.carry_soft_targets(maps)
-    recipe = polyp_data["augmented"] / "recipe.json"
-    recipe.write_text(json.dumps({**json.loads(recipe.read_text()), "recipe": "kd_resunetpp", "online": True}))
-    online = AugmentedSet(polyp_data["augmented"])
-    with pytest.raises(DataError, match=r"soft target of img00__00 in .* expected a map of \[32, 32\], got None"):
-        online.carry_soft_targets({k: v for k, v in maps.items() if k != "img00__00"})
-    with pytest.raises(DataError, match=r"expected a map of \[32, 32\], got \[16, 32\]"):
-        online.carry_soft_targets(maps | {"img03__00": np.zeros((16, 32), np.float32)})

@@ -76,13 +76,10 @@ class AugmentedSample:
     Attributes:
         image: 2D: ``(H, W, 3)`` uint8. 3D: ``(C, X, Y, Z)`` float32.
         mask: 2D: ``(H, W)`` uint8 in {0, 1}. 3D: ``(X, Y, Z)`` uint8 label map.
-        soft_target: 2D, on-the-fly draws only: an ``(H, W)`` float32 map (a teacher's probabilities) that
-            went through the same geometric transforms as the mask; None when none was given.
     """
 
     image: np.ndarray
     mask: np.ndarray
-    soft_target: np.ndarray | None = None
 
 
 def seeded_compose(transforms: Sequence[A.BasicTransform], seed: int, **compose_kwargs: Any) -> A.Compose:
@@ -172,12 +169,9 @@ class Recipe2D(Recipe):
         return A.Resize(size[0], size[1], interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST, area_for_downscale="image")
 
     @staticmethod
-    def _run(pipeline: A.BasicTransform | A.Compose, image: np.ndarray, mask: np.ndarray, soft_target: np.ndarray | None = None) -> AugmentedSample:
-        if soft_target is None:
-            result = pipeline(image=image, mask=mask)
-            return AugmentedSample(np.ascontiguousarray(result["image"]), np.ascontiguousarray(result["mask"]))
-        result = pipeline(image=image, mask=mask, soft_target=soft_target)
-        return AugmentedSample(np.ascontiguousarray(result["image"]), np.ascontiguousarray(result["mask"]), np.ascontiguousarray(result["soft_target"]))
+    def _run(pipeline: A.BasicTransform | A.Compose, image: np.ndarray, mask: np.ndarray) -> AugmentedSample:
+        result = pipeline(image=image, mask=mask)
+        return AugmentedSample(np.ascontiguousarray(result["image"]), np.ascontiguousarray(result["mask"]))
 
     def transforms(self, size: tuple[int, ...]) -> list[A.BasicTransform]:
         """The random transforms applied after resizing. Defaults to none."""
@@ -192,20 +186,13 @@ class Recipe2D(Recipe):
         pipeline = seeded_compose([self._resize(size), *self.transforms(size)], _draw_seed(rng))
         return [self._run(pipeline, image, mask)]
 
-    def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, soft_target: np.ndarray | None = None) -> AugmentedSample:
+    def draw(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> AugmentedSample:
         """One random augmentation of a sample already at the training size (on-the-fly augmentation).
 
         The training loader calls it on copy 0 of an augmented set written with ``online=True``, with a
         generator seeded by the sample and the epoch, so every epoch sees fresh draws and two runs the same ones.
-        ``soft_target`` (an ``(H, W)`` float32 map) follows the mask through every geometric transform (as a
-        mask: nearest-neighbour, zero fill) and is left alone by the colour ones; the image and mask drawn are
-        the same with or without it.
         """
-        transforms = self.transforms(tuple(image.shape[:2]))
-        if soft_target is None:
-            return self._run(seeded_compose(transforms, _draw_seed(rng)), image, mask)
-        pipeline = seeded_compose(transforms, _draw_seed(rng), additional_targets={"soft_target": "mask"})
-        return self._run(pipeline, image, mask, soft_target)
+        return self._run(seeded_compose(self.transforms(tuple(image.shape[:2])), _draw_seed(rng)), image, mask)
 
     def expand(self, image: np.ndarray, mask: np.ndarray, size: Sequence[int], copies: int, seed: int, sample_id: str) -> list[AugmentedSample]:
         """Every output for one sample; list index = the ``copy`` number in the augmented manifest.

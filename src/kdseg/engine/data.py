@@ -14,7 +14,7 @@ and the sample, so batches do not depend on the number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,6 @@ class AugmentedSet(Dataset):
     generator seeded by (the set's seed, the recipe, the image, the epoch), so batches do not depend on the
     number of workers and two runs see the same ones.
 
-    An online set can carry one float map per image (:meth:`carry_soft_targets`, e.g. a teacher's
-    probabilities of the un-augmented image): it follows its image through the geometric transforms of every
-    draw and comes out as the sample's ``soft_target`` (1, H, W).
-
     Args:
         folder: the augmented folder (``manifest.csv``, ``recipe.json``, ``images/``, ``masks/``).
         input_range: normalisation of the images (see :func:`normalise_image`). Defaults to "unit".
@@ -117,7 +113,6 @@ class AugmentedSet(Dataset):
         self.input_range = input_range
         self.epoch = 0
         self.recipe_draw = None
-        self.soft_targets: dict[str, np.ndarray] | None = None
         if self.online:
             # imported here: albumentations is needed only by sets that augment on the fly
             from kdseg.augment.recipes import RECIPES
@@ -138,43 +133,16 @@ class AugmentedSet(Dataset):
         """Draw the next epoch's augmentations (called by the trainer before each epoch)."""
         self.epoch = epoch
 
-    def originals(self, batch_size: int) -> Iterator[tuple[list[str], torch.Tensor]]:
-        """The stored images (online: un-augmented, at the training size) as (ids, normalised (B, 3, H, W) batch)."""
-        for start in range(0, len(self.manifest), batch_size):
-            rows = self.manifest.iloc[start : start + batch_size]
-            images = [normalise_image(read_rgb(self.folder / path), self.input_range) for path in rows["image"]]
-            yield list(rows["id"]), torch.from_numpy(np.stack(images).astype(np.float32, copy=False))
-
-    def carry_soft_targets(self, maps: dict[str, np.ndarray]) -> None:
-        """Augment ``maps`` (sample id -> (H, W) float32 at the training size) with their images from now on.
-
-        Raises:
-            DataError: for an offline set (its copies were augmented when written), or when a sample has no
-                map or a map of another size.
-        """
-        if not self.online:
-            raise DataError(f"augmented set {self.folder} was written offline; only a set drawn on the fly (augment.online) can augment soft targets with its images.")
-        for sample_id in self.manifest["id"]:
-            found = maps.get(sample_id)
-            if found is None or found.shape != self.size:
-                raise DataError(f"soft target of {sample_id} in {self.folder}: expected a map of {list(self.size)}, got {None if found is None else list(found.shape)}.")
-        self.soft_targets = {sample_id: np.asarray(maps[sample_id], dtype=np.float32) for sample_id in self.manifest["id"]}
-
     def __len__(self) -> int:
         return len(self.manifest)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.manifest.iloc[index]
         image, mask = read_rgb(self.folder / row["image"]), read_mask(self.folder / row["mask"])
-        soft_target = None if self.soft_targets is None else self.soft_targets[row["id"]]
         if self.recipe_draw is not None:
-            rng = rng_for(int(self.recipe["seed"]), self.recipe["recipe"], row["source_id"], "epoch", self.epoch)
-            drawn = self.recipe_draw(image, mask, rng, soft_target=soft_target)
-            image, mask, soft_target = drawn.image, drawn.mask, drawn.soft_target
-        sample = _to_sample(normalise_image(image, self.input_range), mask[None], row["id"])
-        if soft_target is not None:
-            sample["soft_target"] = torch.from_numpy(np.ascontiguousarray(soft_target[None], dtype=np.float32))
-        return sample
+            drawn = self.recipe_draw(image, mask, rng_for(int(self.recipe["seed"]), self.recipe["recipe"], row["source_id"], "epoch", self.epoch))
+            image, mask = drawn.image, drawn.mask
+        return _to_sample(normalise_image(image, self.input_range), mask[None], row["id"])
 
 
 class ResizedImageSet(Dataset):

@@ -343,14 +343,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ mechanics
     def to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.input_to_device(batch["image"]), batch["target"].to(self.device, non_blocking=True)
-
-    def input_to_device(self, image: torch.Tensor) -> torch.Tensor:
-        """A batch of network inputs on the training device, in the training memory format."""
-        image = image.to(self.device, non_blocking=True)
+        image = batch["image"].to(self.device, non_blocking=True)
+        target = batch["target"].to(self.device, non_blocking=True)
         if self.train_settings.channels_last:
             image = image.contiguous(memory_format=self._memory_format())
-        return image
+        return image, target
 
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last_3d if self.volumetric else torch.channels_last

@@ -6,9 +6,7 @@ the teacher in eval mode seeing the same augmented batch as the student.
 On a fixed offline set (paper 000's rot90 + flip copies) every sample is the same image each epoch, so the
 frozen teachers' logits are computed in the first epoch and reused after it: a distillation epoch then
 costs about what a training epoch does. Sets drawn on the fly (``online``) and 3D patches run the teachers
-on every batch, unless ``distill.teacher_views: original``: the teachers then see each un-augmented training
-image once, before the first epoch, and their probability map goes through the same geometric transforms as
-the image and its mask every epoch (a forward pass of the teachers per batch saved).
+on every batch.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,22 +26,15 @@ __all__ = ["DistillationTrainer", "SelfDistillationTrainer"]
 
 log = logging.getLogger(__name__)
 
-_OPTIONS = ("weight", "target", "teacher_views")
-TEACHER_VIEWS = ("batch", "original")
+_OPTIONS = ("weight", "target")
 
 
 class DistillationTrainer(Trainer):
     """Student trained on ``task_loss(y_s, y) + weight · (1 − Dice(y_s, y_t))``.
 
-    ``distill`` options:
-
-    - ``weight``: factor on the distillation term. Defaults to 0.1 (paper 000).
-    - ``target``: ``soft`` (the teachers' mean probability) or ``hard`` (its 0.5 threshold). Defaults to ``soft``.
-      With several teachers their probabilities are averaged.
-    - ``teacher_views``: ``batch`` (the teachers see the student's augmented batch, as paper 000 trains) or
-      ``original`` (2D sets drawn on the fly only: the teachers see each un-augmented image once, and their
-      map follows the image's geometric augmentation, nearest-neighbour; colour changes do not reach it).
-      Defaults to ``batch``.
+    ``distill`` options: ``weight`` (default 0.1, paper 000) and ``target`` — ``soft`` (the teachers'
+    mean probability) or ``hard`` (its 0.5 threshold); default ``soft``. With several teachers their
+    probabilities are averaged.
     """
 
     def build_loss(self) -> nn.Module:
@@ -54,38 +44,15 @@ class DistillationTrainer(Trainer):
             raise ConfigError(f"{self.where}.distill: unknown option(s) {', '.join(unknown)} for {type(self).__name__}; allowed: {', '.join(_OPTIONS)}.")
         self.distill_weight = float(options.get("weight", 0.1))
         self.distill_loss = DiceDistillationLoss(target=options.get("target", "soft"))
-        self.teacher_views = options.get("teacher_views", "batch")
-        online = isinstance(self.train_set, AugmentedSet) and self.train_set.online
-        if self.teacher_views not in TEACHER_VIEWS:
-            raise ConfigError(f"{self.where}.distill.teacher_views: {self.teacher_views!r} is not one of {', '.join(TEACHER_VIEWS)}.")
-        if self.teacher_views == "original" and not online:
-            raise ConfigError(f"{self.where}.distill.teacher_views: 'original' needs a 2D set drawn on the fly (augment.online: true); use 'batch'.")
         self.teachers = self.load_teachers()
-        fixed_images = isinstance(self.train_set, AugmentedSet) and not online
+        fixed_images = isinstance(self.train_set, AugmentedSet) and not self.train_set.online
         # sample id -> the teachers' logits for it, kept on the CPU; None where images change every epoch
         self.teacher_cache: dict[str, torch.Tensor] | None = {} if fixed_images else None
         self._batch_ids: list[str] = []
-        self._batch_soft_targets: torch.Tensor | None = None
         return super().build_loss()
-
-    def setup(self) -> None:
-        super().setup()
-        if self.teacher_views == "original":
-            self.train_set.carry_soft_targets(self._teacher_probabilities_of_originals())
-
-    def _teacher_probabilities_of_originals(self) -> dict[str, np.ndarray]:
-        """The teachers' mean probability map of every un-augmented training image, (H, W) float32 by sample id."""
-        maps: dict[str, np.ndarray] = {}
-        for ids, images in self.train_set.originals(self.train_settings.batch_size):
-            with self.autocast():
-                probs = torch.sigmoid(self._run_teachers(self.input_to_device(images)).float())
-            maps.update(zip(ids, probs[:, 0].cpu().numpy()))
-        log.info("teacher maps of %d un-augmented training images computed; they follow each draw's geometry", len(maps))
-        return maps
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         self._batch_ids = list(batch["id"])
-        self._batch_soft_targets = batch.get("soft_target")
         return super().train_step(batch)
 
     def _run_teachers(self, image: torch.Tensor) -> torch.Tensor:
@@ -98,9 +65,6 @@ class DistillationTrainer(Trainer):
     def teacher_logits(self, image: torch.Tensor) -> torch.Tensor:
         """Logits of the averaged teacher probabilities (one teacher: its own logits) for the current batch,
         from the cache where its samples were seen before."""
-        if self.teacher_views == "original":
-            # probabilities drawn with the batch; the logit of a clamped probability is finite
-            return torch.logit(self._batch_soft_targets.to(image.device), eps=1e-6)
         cache = self.teacher_cache
         if cache is None:
             return self._run_teachers(image)
