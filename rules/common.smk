@@ -331,6 +331,14 @@ def get_package_inputs(name):
     return inputs
 
 
+def prediction_flags(exp):
+    """How an experiment's models predict (evaluate.threshold, evaluate.mirror): its evaluations and the
+    packages of its models pass the same flags, so a package holds the masks that were scored."""
+    evaluate = get_experiment(exp)["evaluate"]
+    flags = f"--threshold {evaluate.get('threshold', 0.5)}"
+    return f"{flags} --mirror" if evaluate.get("mirror", False) else flags
+
+
 def image_flags(name, input):
     images = config["submission"][name]["images"]
     if "folder" in images:

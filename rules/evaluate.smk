@@ -24,7 +24,7 @@ rule evaluate_model:
     params:
         subset=lambda wc: get_experiment(wc.exp)["evaluate"]["subset"],
         dataset=lambda wc: get_experiment(wc.exp)["dataset"],
-        threshold=lambda wc: get_experiment(wc.exp)["evaluate"].get("threshold", 0.5),
+        prediction=lambda wc: prediction_flags(wc.exp),
     conda:
         "../envs/torch.yaml"
     log:
@@ -36,7 +36,7 @@ rule evaluate_model:
         mem_mb=8000,
     shell:
         "kdseg-evaluate --checkpoint {input.checkpoint} --manifest {input.manifest} --split {input.split}"
-        " --subset {params.subset} --dataset {params.dataset} --threshold {params.threshold} --threads {threads}"
+        " --subset {params.subset} --dataset {params.dataset} {params.prediction} --threads {threads}"
         " --out-metrics {output.metrics} --out-per-case {output.per_case} --out-predictions {output.predictions}"
         " > {log} 2>&1"
 
@@ -55,7 +55,7 @@ rule evaluate_external:
         per_case=f"{RESULTS}/{{exp}}/external/{{dataset}}/metrics/{{model}}.per_case.csv",
         predictions=directory(f"{RESULTS}/{{exp}}/external/{{dataset}}/predictions/{{model}}"),
     params:
-        threshold=lambda wc: get_experiment(wc.exp)["evaluate"].get("threshold", 0.5),
+        prediction=lambda wc: prediction_flags(wc.exp),
     conda:
         "../envs/torch.yaml"
     log:
@@ -67,7 +67,7 @@ rule evaluate_external:
         mem_mb=8000,
     shell:
         "kdseg-evaluate --checkpoint {input.checkpoint} --manifest {input.manifest} --dataset {wildcards.dataset}"
-        " --threshold {params.threshold} --threads {threads}"
+        " {params.prediction} --threads {threads}"
         " --out-metrics {output.metrics} --out-per-case {output.per_case} --out-predictions {output.predictions}"
         " > {log} 2>&1"
 
@@ -94,7 +94,7 @@ rule evaluate_ensemble:
     params:
         checkpoints=lambda wc, input: " ".join(f"--checkpoint {p}" for p in input.checkpoints),
         subset=lambda wc: get_experiment(wc.exp)["evaluate"]["subset"],
-        threshold=lambda wc: get_experiment(wc.exp)["evaluate"].get("threshold", 0.5),
+        prediction=lambda wc: prediction_flags(wc.exp),
     conda:
         "../envs/torch.yaml"
     log:
@@ -106,6 +106,6 @@ rule evaluate_ensemble:
         mem_mb=8000,
     shell:
         "kdseg-evaluate {params.checkpoints} --name ensemble --manifest {input.manifest} --split {input.split}"
-        " --subset {params.subset} --threshold {params.threshold} --threads {threads}"
+        " --subset {params.subset} {params.prediction} --threads {threads}"
         " --out-metrics {output.metrics} --out-per-case {output.per_case} --out-predictions {output.predictions}"
         " > {log} 2>&1"

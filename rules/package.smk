@@ -9,13 +9,14 @@ rule package_mediaeval:
         task2=f"{RESULTS}/submissions/mediaeval2020_task2.zip",
     params:
         images=lambda wc, input: image_flags("mediaeval2020", input),
+        prediction=lambda wc: prediction_flags(config["submission"]["mediaeval2020"]["experiment"]),
     conda:
         "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/package/mediaeval2020.log",
     threads: 2
     shell:
-        "kdseg-package mediaeval2020 --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images}"
+        "kdseg-package mediaeval2020 --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images} {params.prediction}"
         " --threads {threads} --out {output.task1} --out-task2 {output.task2} > {log} 2>&1"
 
 
@@ -26,13 +27,14 @@ rule package_endocv:
         f"{RESULTS}/submissions/endocv2022.zip",
     params:
         images=lambda wc, input: image_flags("endocv2022", input),
+        prediction=lambda wc: prediction_flags(config["submission"]["endocv2022"]["experiment"]),
     conda:
         "../envs/torch.yaml"
     log:
         f"logs/{PRESET}/package/endocv2022.log",
     threads: 2
     shell:
-        "kdseg-package endocv2022 --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images}"
+        "kdseg-package endocv2022 --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images} {params.prediction}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -43,6 +45,7 @@ rule package_brats:
         f"{RESULTS}/submissions/brats.zip",
     params:
         images=lambda wc, input: image_flags("brats", input),
+        prediction=lambda wc: prediction_flags(config["submission"]["brats"]["experiment"]),
         labels=config["submission"]["brats"].get("labels", "brats2021"),
     conda:
         "../envs/torch.yaml"
@@ -50,5 +53,5 @@ rule package_brats:
         f"logs/{PRESET}/package/brats.log",
     threads: 2
     shell:
-        "kdseg-package brats --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images}"
+        "kdseg-package brats --checkpoint {input.checkpoint} --onnx {input.onnx} {params.images} {params.prediction}"
         " --labels {params.labels} --threads {threads} --out {output} > {log} 2>&1"

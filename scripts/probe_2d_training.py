@@ -56,6 +56,7 @@ from kdseg.engine.data import normalise_image, resize_image, resize_mask
 from kdseg.losses import create_loss
 from kdseg.models import create_model
 from kdseg.utils.io import write_csv
+from kdseg.utils.memory import retain_freed_memory
 
 DEAD_LOGIT = 15.0
 
@@ -256,6 +257,7 @@ def main() -> None:
         print(drift_report(scores, ratios))
         return
 
+    retain_freed_memory()  # as kdseg-train does
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     manifest, split = read_manifest(args.manifest), read_split(args.split)

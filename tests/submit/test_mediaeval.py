@@ -39,17 +39,21 @@ def test_package_from_split(polyp_model: dict[str, Path], tmp_path: Path) -> Non
     assert 'ENTRYPOINT ["python", "/app/predict.py"]' in dockerfile and 'CMD ["/medico2020", "/mask"]' in dockerfile
     assert task2["predict.py"] == Path(task2_entrypoint.__file__).read_bytes()
     assert task2["model.onnx"] == polyp_model["onnx"].read_bytes()
-    assert json.loads(task2["model.json"]) == {"experiment": "exp", "model": "tiny_unet", "size": [32, 32], "input_range": "unit", "threshold": 0.5}
+    assert json.loads(task2["model.json"]) == {"experiment": "exp", "model": "tiny_unet", "size": [32, 32], "input_range": "unit", "threshold": 0.5, "mirror": False}
     assert f"onnxruntime=={importlib.metadata.version('onnxruntime')}\n" in task2["requirements.txt"].decode()
     readme = task2["README.md"].decode()
     for step in ("docker build -t kdseg-medico2020-task2 .", "docker run --rm -v /path/to/test-images:/medico2020:ro -v /path/to/masks:/mask kdseg-medico2020-task2", "docker save kdseg-medico2020-task2 | gzip > kdseg-medico2020-task2.tar.gz"):
         assert step in readme
 
 
-@pytest.mark.parametrize("above", [0, 127])
-def test_task1_masks_read_with_either_threshold_give_our_dice(above: int, polyp_model: dict[str, Path], tmp_path: Path) -> None:
-    package_mediaeval(polyp_model["checkpoint"], polyp_model["onnx"], tmp_path / "task1.zip", tmp_path / "task2.zip", manifest=polyp_model["manifest"], split=polyp_model["split"], subset="val")
-    ours = evaluate(polyp_model["checkpoint"], polyp_model["manifest"], polyp_model["split"], "val", tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "pred")
+@pytest.mark.parametrize(("above", "mirror"), [(0, False), (127, False), (127, True)])
+def test_task1_masks_read_with_either_threshold_give_our_dice(above: int, mirror: bool, polyp_model: dict[str, Path], tmp_path: Path) -> None:
+    """What the organisers score is what kdseg-evaluate scored, flip-averaged (``--mirror``) or not."""
+    package_mediaeval(polyp_model["checkpoint"], polyp_model["onnx"], tmp_path / "task1.zip", tmp_path / "task2.zip", manifest=polyp_model["manifest"], split=polyp_model["split"], subset="val", mirror=mirror)
+    ours = evaluate(polyp_model["checkpoint"], polyp_model["manifest"], polyp_model["split"], "val", tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "pred", mirror=mirror)
+    assert ours["mirror"] is mirror
+    with zipfile.ZipFile(tmp_path / "task2.zip") as context:
+        assert json.loads(context.read("model.json"))["mirror"] is mirror
     with zipfile.ZipFile(tmp_path / "task1.zip") as archive:
         archive.extractall(tmp_path / "task1")
     manifest = pd.read_csv(polyp_model["manifest"]).set_index("id")

@@ -104,13 +104,16 @@ def test_postprocess_is_stable_for_extreme_logits(polyp_model: dict[str, Path]) 
     np.testing.assert_array_equal(mask, [[False, False], [True, True]])
 
 
-def test_entry_point_masks_are_kdseg_predictions(image_folder: Path, polyp_model: dict[str, Path]) -> None:
+@pytest.mark.parametrize("mirror", [False, True])
+def test_entry_point_masks_are_kdseg_predictions(mirror: bool, image_folder: Path, polyp_model: dict[str, Path]) -> None:
+    """The container's masks are kdseg's, with flip averaging (one batch of four) as without it."""
     model, meta = load_model(polyp_model["checkpoint"])
-    segmenter = Segmenter(onnxruntime_session(polyp_model["onnx"]), CONFIG)
+    segmenter = Segmenter(onnxruntime_session(polyp_model["onnx"]), CONFIG | {"mirror": mirror})
     for path in sorted(image_folder.glob("*.*g")):
         rgb = read_rgb(path)
+        assert segmenter.preprocess(rgb).shape == (4 if mirror else 1, 3, 32, 32)
         mask, seconds = segmenter.predict(rgb)
-        np.testing.assert_array_equal(mask, predict_image(model, meta, rgb) >= 0.5)
+        np.testing.assert_array_equal(mask, predict_image(model, meta, rgb, mirror=mirror) >= 0.5)
         assert mask.shape == rgb.shape[:2] and seconds > 0
 
 

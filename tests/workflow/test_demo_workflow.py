@@ -55,6 +55,18 @@ def test_a_student_started_from_its_teacher_gets_the_teacher_s_weights(tmp_path)
     assert f"--init {teacher} --teacher {teacher}" in out
 
 
+def test_evaluation_and_package_of_an_experiment_predict_alike(tmp_path):
+    """``evaluate.mirror`` and ``evaluate.threshold`` reach the experiment's evaluations and the package of
+    its model, so the submitted masks are the scored ones."""
+    config = "presets={demo: {experiments: {kd_resunetpp: {evaluate: {mirror: true, threshold: 0.4}}}}}"
+    targets = ["results/demo/kd_resunetpp/metrics/kd_resunetpp.json", "results/demo/submissions/mediaeval2020_task1.zip", "results/demo/attunet_transfer/metrics/attunet.json"]
+    lines = snakemake(tmp_path, "-n", "-p", *targets, "--config", config).stdout.splitlines()
+    commands = [line.removeprefix("Shell command: ") for line in lines if line.startswith(("Shell command: kdseg-evaluate", "Shell command: kdseg-package"))]
+    flipped = [line for line in commands if "--threshold 0.4 --mirror" in line]
+    assert len(flipped) == 2 and {line.split()[0] for line in flipped} == {"kdseg-evaluate", "kdseg-package"}
+    assert any("attunet_transfer" in line and "--threshold 0.5 " in line and "--mirror" not in line for line in commands)
+
+
 # the smallest kd_resunetpp that still runs every stage up to its tables: one epoch of the teacher alone
 _SMALL_KD = (
     "presets={demo: {experiments: {kd_resunetpp: {augment: {size: [32, 32]}, train: {epochs: 1},"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kdseg.utils.cli import add_common_args, add_device_args, json_arg, run_entry
+from kdseg.utils.memory import retain_freed_memory
 
 __all__ = ["evaluate_entry", "train_entry"]
 
@@ -28,6 +29,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
     add_common_args(parser)
 
     def work(a: argparse.Namespace) -> None:
+        retain_freed_memory()
         trainer_class = find_trainer(a.settings.get("trainer", "Trainer"))
         trainer = trainer_class(
             a.settings, a.manifest, a.split, a.out_dir,
@@ -51,6 +53,7 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--subset", choices=("train", "val", "test"), help="[OPTIONAL] subset of --split to score. Default: val with --split.")
     parser.add_argument("--dataset", help="[OPTIONAL] the data set's name, recorded in the metrics JSON for the tables. Default: none.")
     parser.add_argument("--threshold", type=float, default=0.5, help="[OPTIONAL] probability threshold; changes results. Default: 0.5.")
+    parser.add_argument("--mirror", action="store_true", help="[OPTIONAL] average each prediction with its mirrored copies (flip TTA: 4 passes in 2D, 8 in 3D); changes results.")
     parser.add_argument("--out-metrics", required=True, type=Path, help="[REQUIRED] JSON of mean metrics.")
     parser.add_argument("--out-per-case", required=True, type=Path, help="[REQUIRED] CSV of per-case metrics.")
     parser.add_argument("--out-predictions", required=True, type=Path, help="[REQUIRED] folder of predicted masks (PNG 0/255 or NIfTI label maps).")
@@ -60,7 +63,7 @@ def evaluate_entry(argv: Sequence[str] | None = None) -> None:
         parser,
         lambda a: evaluate(
             a.checkpoints, a.manifest, a.split, a.subset or ("val" if a.split else None), a.out_metrics, a.out_per_case, a.out_predictions,
-            threshold=a.threshold, device=a.device, threads=a.threads, dataset=a.dataset, name=a.name,
+            threshold=a.threshold, mirror=a.mirror, device=a.device, threads=a.threads, dataset=a.dataset, name=a.name,
         ),
         argv,
     )

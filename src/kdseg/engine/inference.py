@@ -2,7 +2,7 @@
 
 2D images are resized to the training size, predicted, and the probabilities resized back to the
 image's own resolution; 3D volumes are predicted patch-wise with a Gaussian-weighted sliding window at
-the training patch size, optionally averaged with mirrored copies (flip test-time augmentation, as in
+the training patch size. Both can be averaged with mirrored copies (flip test-time augmentation, as in
 Lachinov et al.'s BraTS workflow).
 
 A 3D network predicts BraTS regions (``targets: regions``, sigmoid per channel) or the data set's
@@ -75,13 +75,27 @@ def predict_logits(model: SegmentationModel, image: torch.Tensor, patch_size: Se
     return model(image)
 
 
+# the flips of a 2D mirror pass, as tensor axes of (N, C, H, W): none, left-right, up-down, both
+_IMAGE_FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
+
+
 @torch.inference_mode()
-def predict_image(model: SegmentationModel, meta: dict[str, Any], rgb: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-    """Foreground probability (H, W) float32 of one RGB uint8 image at the image's own resolution."""
+def predict_image(model: SegmentationModel, meta: dict[str, Any], rgb: np.ndarray, device: str | torch.device = "cpu", *, mirror: bool = False) -> np.ndarray:
+    """Foreground probability (H, W) float32 of one RGB uint8 image at the image's own resolution.
+
+    With ``mirror``, the image and its three flips (left-right, up-down, both) go through the network as
+    one batch of four and the flipped-back probabilities are averaged (flip test-time augmentation).
+    """
     size = meta["size"]
     x = torch.from_numpy(normalise_image(resize_image(rgb, size), meta["input_range"]))[None].to(device)
-    prob = torch.sigmoid(model(x))[0, 0].float().cpu().numpy()
-    return resize_image(prob, rgb.shape[:2])
+    flips = _IMAGE_FLIPS if mirror else _IMAGE_FLIPS[:1]
+    probs = torch.sigmoid(model(torch.cat([_flipped(x, axes) for axes in flips])).float())
+    prob = torch.cat([_flipped(probs[i : i + 1], axes) for i, axes in enumerate(flips)]).mean(0)
+    return resize_image(prob[0].cpu().numpy(), rgb.shape[:2])
+
+
+def _flipped(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    return torch.flip(x, axes) if axes else x
 
 
 @torch.inference_mode()
@@ -108,9 +122,8 @@ def predict_volume(
     total = None
     for model in models:
         for axes in flips:
-            xi = torch.flip(x, axes) if axes else x
-            prob = output_probabilities(predict_logits(model, xi, patch_size).float(), targets)
-            prob = torch.flip(prob, axes) if axes else prob
+            prob = output_probabilities(predict_logits(model, _flipped(x, axes), patch_size).float(), targets)
+            prob = _flipped(prob, axes)
             total = prob if total is None else total + prob
     return (total / (len(models) * len(flips)))[0].float().cpu().numpy()
 

@@ -98,7 +98,7 @@ def input_images(
     return found
 
 
-def model_config(meta: Mapping[str, Any], threshold: float) -> dict[str, Any]:
+def model_config(meta: Mapping[str, Any], threshold: float, mirror: bool = False) -> dict[str, Any]:
     """The settings a 2D ONNX model is run with (``model.json`` of the task-2 container)."""
     return {
         "experiment": meta.get("experiment"),
@@ -106,15 +106,16 @@ def model_config(meta: Mapping[str, Any], threshold: float) -> dict[str, Any]:
         "size": [int(s) for s in meta["size"]],
         "input_range": meta["input_range"],
         "threshold": float(threshold),
+        "mirror": bool(mirror),
     }
 
 
-def load_segmenter(checkpoint: str | Path, onnx: str | Path, threads: int, threshold: float) -> tuple[Segmenter, dict[str, Any]]:
-    """The ONNX model of a 2D checkpoint with its preprocessing, and the checkpoint's meta."""
+def load_segmenter(checkpoint: str | Path, onnx: str | Path, threads: int, threshold: float, mirror: bool = False) -> tuple[Segmenter, dict[str, Any]]:
+    """The ONNX model of a 2D checkpoint with its preprocessing (and flip averaging with ``mirror``), and the checkpoint's meta."""
     meta = load_checkpoint(checkpoint)["meta"]
     if meta.get("spatial_dims", 2) != 2:
         raise DataError(f"{checkpoint} is a {meta['spatial_dims']}D model; this package needs a 2D (polyp) model. Check submission.<package>.model.")
-    return Segmenter(onnxruntime_session(onnx, threads), model_config(meta, threshold)), meta
+    return Segmenter(onnxruntime_session(onnx, threads), model_config(meta, threshold, mirror)), meta
 
 
 def segment_images(segmenter: Segmenter, images: Sequence[InputImage]) -> list[Segmentation]:

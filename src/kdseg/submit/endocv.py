@@ -85,6 +85,7 @@ def package_endocv(
     images_dir: str | Path | None = None,
     threads: int = 1,
     threshold: float = 0.5,
+    mirror: bool = False,
 ) -> dict[str, Any]:
     """Write the EndoCV zip, validated first.
 
@@ -98,6 +99,8 @@ def package_endocv(
         images_dir: a folder of test images (sub-folders are test subsets) instead. Defaults to None.
         threads: ONNX Runtime threads. Defaults to 1.
         threshold: probability threshold; changes results. Defaults to 0.5.
+        mirror: average each image's prediction with its three flips (one model call of a batch of four);
+            changes results. Defaults to False.
 
     Returns:
         a summary: images per test subset, the model-call mean FPS, the written path.
@@ -111,7 +114,7 @@ def package_endocv(
         "a file stem",
         "EndoCV names each mask <subset>_pred/<stem>_mask.jpg, so stems must be unique within a subset.",
     )
-    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold)
+    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold, mirror)
     results = segment_images(segmenter, images)
     masks = {endocv_mask_name(r.image.subset, r.image.path): r for r in results}
     by_subset: dict[str, list[Segmentation]] = {}

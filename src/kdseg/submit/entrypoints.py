@@ -21,6 +21,8 @@ def _add_package_args(parser: argparse.ArgumentParser, what: str) -> None:
     source.add_argument("--subset", help="subset of the split (train, val, test, unlabelled).")
     source.add_argument("--images-dir", type=Path, help=f"a folder of test {what} as the challenge hands them out.")
     parser.add_argument("--threshold", type=float, default=0.5, help="[OPTIONAL] probability threshold; changes results. Default: 0.5.")
+    flips = "8 mirrored predictions, 8x slower" if what == "cases" else "image's 4 mirrored predictions, one call of a batch of 4"
+    parser.add_argument("--mirror", action="store_true", help=f"[OPTIONAL] average each {flips} (flip TTA); changes results.")
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] ONNX Runtime threads. Default: 1.")
     add_common_args(parser)
 
@@ -37,11 +39,10 @@ def package_entry(argv: Sequence[str] | None = None) -> None:
     brats = challenges.add_parser("brats", help="BraTS: <case>.nii.gz label maps, zipped.")
     _add_package_args(brats, "cases")
     brats.add_argument("--labels", default="brats2021", choices=("brats2021", "brats2023"), help="[OPTIONAL] label values: brats2021 = 0/1/2/4, brats2023 = 0/1/2/3. Default: brats2021.")
-    brats.add_argument("--mirror", action="store_true", help="[OPTIONAL] average the 8 mirrored predictions (flip TTA, 8x slower); changes results.")
 
     def work(a: argparse.Namespace) -> None:
         source = {"manifest": a.manifest, "split": a.split, "subset": a.subset, "images_dir": a.images_dir}
-        common = {"threads": a.threads, "threshold": a.threshold, **source}
+        common = {"threads": a.threads, "threshold": a.threshold, "mirror": a.mirror, **source}
         if a.challenge == "mediaeval2020":
             from kdseg.submit.mediaeval import package_mediaeval
 
@@ -53,6 +54,6 @@ def package_entry(argv: Sequence[str] | None = None) -> None:
         else:
             from kdseg.submit.brats import package_brats
 
-            package_brats(a.checkpoint, a.onnx, a.out, labels=a.labels, mirror=a.mirror, **common)
+            package_brats(a.checkpoint, a.onnx, a.out, labels=a.labels, **common)
 
     run_entry(parser, work, argv)

@@ -104,6 +104,7 @@ def package_mediaeval(
     images_dir: str | Path | None = None,
     threads: int = 1,
     threshold: float = 0.5,
+    mirror: bool = False,
     smoke_images: int = 2,
 ) -> dict[str, Any]:
     """Write the MediaEval 2020 task-1 zip and the zip of the task-2 build context, each validated first.
@@ -119,6 +120,8 @@ def package_mediaeval(
         images_dir: a folder of test images instead of a split's subset. Defaults to None.
         threads: ONNX Runtime threads. Defaults to 1.
         threshold: probability threshold; changes results. Defaults to 0.5.
+        mirror: average each image's prediction with its three flips (one model call of a batch of four);
+            changes results. Defaults to False.
         smoke_images: test images the task-2 entry point is run on while validating. Defaults to 2.
 
     Returns:
@@ -129,7 +132,7 @@ def package_mediaeval(
     """
     images = input_images(manifest=manifest, split=split, subset=subset, images_dir=images_dir)
     require_unique([image.path.name for image in images], "file names", "task 1 names each mask after its image, so file names must be unique.")
-    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold)
+    segmenter, meta = load_segmenter(checkpoint, onnx, threads, threshold, mirror)
     model = str(meta.get("model") or Path(checkpoint).parent.name)
     results = segment_images(segmenter, images)
     predictions = {r.image.path.name: r.mask for r in results}
@@ -148,7 +151,7 @@ def package_mediaeval(
         write_text(folder / "requirements.txt", _requirements())
         write_bytes(folder / "predict.py", Path(task2_entrypoint.__file__).read_bytes())
         write_bytes(folder / MODEL_FILE, Path(onnx).read_bytes())
-        write_json(folder / CONFIG_FILE, model_config(meta, threshold))
+        write_json(folder / CONFIG_FILE, model_config(meta, threshold, mirror))
         validate_mediaeval_task2(folder, smoke, {p.name: predictions[p.name] for p in smoke})
         context = zip_bytes({name: (folder / name).read_bytes() for name in TASK2_FILES})
     write_bytes(out_task2, context)

@@ -23,8 +23,10 @@ Usage (the container's defaults are the challenge's folders)::
     python predict.py [INPUT_DIR=/medico2020] [OUTPUT_DIR=/mask] [--model model.onnx] [--config model.json]
                       [--threads 0]
 
-``model.json`` holds the network's input ``size`` [H, W], ``input_range`` (unit, symmetric or zscore) and
-the probability ``threshold``.
+``model.json`` holds the network's input ``size`` [H, W], ``input_range`` (unit, symmetric or zscore),
+the probability ``threshold`` and ``mirror``: when true, each image goes through the model as one batch of
+four (itself, flipped left-right, up-down and both) and the flipped-back probabilities are averaged; the
+timed model call is that batch's.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ class Segmenter:
 
     Args:
         session: an ONNX Runtime session of the exported model.
-        config: ``size`` [H, W], ``input_range`` and ``threshold`` (see the module docstring).
+        config: ``size`` [H, W], ``input_range``, ``threshold`` and ``mirror`` (see the module docstring).
 
     Example:
         >>> segmenter = Segmenter(ort.InferenceSession("model.onnx"), json.load(open("model.json")))
@@ -175,10 +177,15 @@ class Segmenter:
         self.height, self.width = (int(s) for s in config["size"])
         self.input_range = str(config["input_range"])
         self.threshold = float(config.get("threshold", 0.5))
+        self.mirror = bool(config.get("mirror", False))
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """The network input (1, C, H, W) of one RGB image."""
-        return _normalise(_resize(rgb, self.height, self.width), self.input_range)[None]
+        """The network input of one RGB image: (1, C, H, W), or with ``mirror`` (4, C, H, W), the image
+        followed by its left-right, up-down and double flips."""
+        chw = _normalise(_resize(rgb, self.height, self.width), self.input_range)
+        if not self.mirror:
+            return chw[None]
+        return np.ascontiguousarray(np.stack([chw, chw[:, :, ::-1], chw[:, ::-1, :], chw[:, ::-1, ::-1]]))
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Logits of a batch and the seconds the model call took."""
@@ -187,9 +194,14 @@ class Segmenter:
         return logits, time.perf_counter() - start
 
     def postprocess(self, logits: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-        """Boolean mask (H, W) at the image's resolution from the logits (1, 1, h, w)."""
-        probability = _sigmoid(logits[0, 0].astype(np.float32))
-        return _resize(probability, int(shape[0]), int(shape[1])) >= self.threshold
+        """Boolean mask (H, W) at the image's resolution from the logits (1, 1, h, w), or with ``mirror``
+        from the mean of the four flipped-back probabilities of (4, 1, h, w)."""
+        probs = _sigmoid(logits[:, 0].astype(np.float32))
+        if self.mirror:
+            probability = (probs[0] + probs[1][:, ::-1] + probs[2][::-1, :] + probs[3][::-1, ::-1]) / 4
+        else:
+            probability = probs[0]
+        return _resize(np.ascontiguousarray(probability), int(shape[0]), int(shape[1])) >= self.threshold
 
     def warm_up(self, rgb: np.ndarray, calls: int = WARMUP_CALLS) -> None:
         """Run the model a few times so that timed calls do not pay for first-call allocations."""
