@@ -21,8 +21,8 @@ def _add_package_args(parser: argparse.ArgumentParser, what: str) -> None:
     source.add_argument("--subset", help="subset of the split (train, val, test, unlabelled).")
     source.add_argument("--images-dir", type=Path, help=f"a folder of test {what} as the challenge hands them out.")
     parser.add_argument("--threshold", type=float, default=0.5, help="[OPTIONAL] probability threshold; changes results. Default: 0.5.")
-    flips = "8 mirrored predictions, 8x slower" if what == "cases" else "image's 4 mirrored predictions, one call of a batch of 4"
-    parser.add_argument("--mirror", action="store_true", help=f"[OPTIONAL] average each {flips} (flip TTA); changes results.")
+    flips = "case's 8 mirrored predictions (flip TTA, 8x slower)" if what == "cases" else "image's 4 mirrored predictions (flip TTA, one call of a batch of 4)"
+    parser.add_argument("--mirror", action="store_true", help=f"[OPTIONAL] average each {flips}; changes results.")
     parser.add_argument("--threads", type=int, default=1, help="[OPTIONAL] ONNX Runtime threads. Default: 1.")
     add_common_args(parser)
 

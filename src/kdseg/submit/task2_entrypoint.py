@@ -159,6 +159,11 @@ def _normalise(image: np.ndarray, input_range: str) -> np.ndarray:
     raise ValueError(f"unknown input_range {input_range!r} in the model config; expected unit, symmetric or zscore")
 
 
+# the views of a mirror pass, as indices of an array's last two axes (H, W): itself, left-right, up-down, both
+_KEEP, _REVERSE = slice(None), slice(None, None, -1)
+_MIRRORS = ((_KEEP, _KEEP), (_KEEP, _REVERSE), (_REVERSE, _KEEP), (_REVERSE, _REVERSE))
+
+
 class Segmenter:
     """A 2D ONNX segmentation model with kdseg's preprocessing and postprocessing.
 
@@ -178,14 +183,13 @@ class Segmenter:
         self.input_range = str(config["input_range"])
         self.threshold = float(config.get("threshold", 0.5))
         self.mirror = bool(config.get("mirror", False))
+        self.views = _MIRRORS if self.mirror else _MIRRORS[:1]
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """The network input of one RGB image: (1, C, H, W), or with ``mirror`` (4, C, H, W), the image
         followed by its left-right, up-down and double flips."""
         chw = _normalise(_resize(rgb, self.height, self.width), self.input_range)
-        if not self.mirror:
-            return chw[None]
-        return np.ascontiguousarray(np.stack([chw, chw[:, :, ::-1], chw[:, ::-1, :], chw[:, ::-1, ::-1]]))
+        return np.ascontiguousarray(np.stack([chw[(..., *view)] for view in self.views]))
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Logits of a batch and the seconds the model call took."""
@@ -197,11 +201,8 @@ class Segmenter:
         """Boolean mask (H, W) at the image's resolution from the logits (1, 1, h, w), or with ``mirror``
         from the mean of the four flipped-back probabilities of (4, 1, h, w)."""
         probs = _sigmoid(logits[:, 0].astype(np.float32))
-        if self.mirror:
-            probability = (probs[0] + probs[1][:, ::-1] + probs[2][::-1, :] + probs[3][::-1, ::-1]) / 4
-        else:
-            probability = probs[0]
-        return _resize(np.ascontiguousarray(probability), int(shape[0]), int(shape[1])) >= self.threshold
+        probability = sum(prob[view] for prob, view in zip(probs, self.views)) / len(self.views)
+        return _resize(probability, int(shape[0]), int(shape[1])) >= self.threshold
 
     def warm_up(self, rgb: np.ndarray, calls: int = WARMUP_CALLS) -> None:
         """Run the model a few times so that timed calls do not pay for first-call allocations."""
