@@ -7,10 +7,6 @@ On a fixed offline set (paper 000's rot90 + flip copies) every sample is the sam
 frozen teachers' logits are computed in the first epoch and reused after it: a distillation epoch then
 costs about what a training epoch does. Sets drawn on the fly (``online``) and 3D patches run the teachers
 on every batch.
-
-``distill.epochs`` stops the teacher term after that many epochs (early-stopped distillation, Cho &
-Hariharan, ICCV 2019): a student initialised from its teacher overtakes it within a few epochs, after
-which the teacher's pass costs time and pulls towards a weaker model.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ __all__ = ["DistillationTrainer", "SelfDistillationTrainer"]
 
 log = logging.getLogger(__name__)
 
-_OPTIONS = ("weight", "target", "epochs")
+_OPTIONS = ("weight", "target")
 
 
 class DistillationTrainer(Trainer):
@@ -38,8 +34,7 @@ class DistillationTrainer(Trainer):
 
     ``distill`` options: ``weight`` (default 0.1, paper 000) and ``target`` — ``soft`` (the teachers'
     mean probability) or ``hard`` (its 0.5 threshold); default ``soft``. With several teachers their
-    probabilities are averaged. ``epochs``: distil during the first that many epochs only, then train on the
-    labels alone (default: every epoch).
+    probabilities are averaged.
     """
 
     def build_loss(self) -> nn.Module:
@@ -49,21 +44,12 @@ class DistillationTrainer(Trainer):
             raise ConfigError(f"{self.where}.distill: unknown option(s) {', '.join(unknown)} for {type(self).__name__}; allowed: {', '.join(_OPTIONS)}.")
         self.distill_weight = float(options.get("weight", 0.1))
         self.distill_loss = DiceDistillationLoss(target=options.get("target", "soft"))
-        epochs = options.get("epochs")
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-            raise ConfigError(f"{self.where}.distill.epochs: expected a whole number of epochs >= 1 (or null for every epoch), got {epochs!r}.")
-        self.distill_epochs: int | None = epochs
-        self.distilling = True
         self.teachers = self.load_teachers()
         fixed_images = isinstance(self.train_set, AugmentedSet) and not self.train_set.online
         # sample id -> the teachers' logits for it, kept on the CPU; None where images change every epoch
         self.teacher_cache: dict[str, torch.Tensor] | None = {} if fixed_images else None
         self._batch_ids: list[str] = []
         return super().build_loss()
-
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        self.distilling = self.distill_epochs is None or epoch < self.distill_epochs
-        return super().train_epoch(epoch)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         self._batch_ids = list(batch["id"])
@@ -92,8 +78,6 @@ class DistillationTrainer(Trainer):
     def compute_loss(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         student = self.network(image)
         task = self.loss(student, target)
-        if not self.distilling:
-            return task, {"loss": float(task.detach()), "task": float(task.detach())}
         distill = self.distill_loss(student, self.teacher_logits(image))
         loss = task + self.distill_weight * distill
         return loss, {"loss": float(loss.detach()), "task": float(task.detach()), "distill": float(distill.detach())}
